@@ -1,0 +1,27 @@
+# Two commands get a researcher going: `make demo` and `make test`. Each creates .venv if it is
+# missing and installs what it needs (the package, pinned, plus the dev extra for tests).
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: demo test lint bench clean
+
+$(PY):
+	python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m groklab.demo
+
+test: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+
+clean:
+	rm -rf .venv runs .pytest_cache .ruff_cache

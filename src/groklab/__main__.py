@@ -1,0 +1,5 @@
+import sys
+
+from groklab.cli.main import main
+
+sys.exit(main())

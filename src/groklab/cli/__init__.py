@@ -1,0 +1,1 @@
+"""The ``groklab`` command line."""

@@ -1,0 +1,44 @@
+"""``groklab`` command line: ``train``, ``tasks``, ``presets``.
+
+Every user error is a ``ConfigError``: printed as one line ``groklab: error: ...`` with exit code
+2, never a traceback (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from groklab.errors import ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from groklab.cli import presets_cmd, tasks_cmd, train_cmd
+
+    parser = argparse.ArgumentParser(
+        prog="groklab",
+        description="Study grokking: train small transformers on algorithmic tasks, many seeds "
+                    "at once.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    train_cmd.add_parser(sub)
+    tasks_cmd.add_parser(sub)
+    presets_cmd.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"groklab: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

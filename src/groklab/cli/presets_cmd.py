@@ -1,0 +1,54 @@
+"""``groklab presets``: named model configs and their parameter counts."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from groklab.models import MODEL_PRESETS, build_model, count_params
+from groklab.tasks import make_task
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("presets", help="list model presets with parameter counts",
+                       description="List the named model presets and their parameter counts "
+                                   "for a task (default x/y mod 97, vocab 99).")
+    p.add_argument("--task", default="div", help="task whose vocabulary sizes the model")
+    p.add_argument("--p", type=int, default=97, help="modulus (default 97)")
+    p.set_defaults(func=run)
+
+
+def preset_rows(task_name: str = "div", p: int = 97) -> list[dict]:
+    from groklab.models import scaled
+
+    task = make_task(task_name, p)
+    rows = []
+    for name, make in MODEL_PRESETS.items():
+        layout_task = make_task(task_name, p, "no_op") if name == "nanda2023" else task
+        for label, cfg in ((name, make()), (f"{name} ×0.5 width", scaled(make(), 0.5))):
+            if label.endswith("width") and name != "seed-teacher":
+                continue
+            cfg = cfg.resolve_for_task(layout_task.d_vocab, layout_task.n_ctx,
+                                       layout_task.operand_positions)
+            rows.append({"name": label, "params": count_params(build_model(cfg)),
+                         "d_vocab": cfg.d_vocab, "summary": _describe(cfg)})
+    return rows
+
+
+def _describe(cfg) -> str:
+    if cfg.kind == "mlp":
+        return (f"two-hot MLP, width {cfg.mlp_width}, φ={cfg.mlp_activation}, "
+                f"scale {cfg.mlp_output_scale or f'1/{cfg.mlp_width}'}")
+    return (f"{cfg.n_layers}L d{cfg.d_model} {cfg.n_heads}h×{cfg.head_dim} mlp {cfg.mlp_dim} "
+            f"{cfg.activation}, {cfg.positions}, {cfg.norm_position}-{cfg.norm}, "
+            f"dropout {cfg.dropout}, bias {'on' if cfg.use_bias else 'off'}")
+
+
+def run(args) -> int:
+    table = Table(title=f"groklab model presets (task {args.task}, p = {args.p})")
+    for col in ("name", "params", "d_vocab", "architecture"):
+        table.add_column(col, justify="right" if col in ("params", "d_vocab") else "left")
+    for r in preset_rows(args.task, args.p):
+        table.add_row(r["name"], f"{r['params']:,}", str(r["d_vocab"]), r["summary"])
+    Console(width=max(120, Console().width)).print(table)
+    return 0

@@ -1,0 +1,140 @@
+"""``groklab train``: train S seeds of one recipe in one compiled program into a run directory.
+
+Precedence (later wins): defaults ← ``--preset`` ← ``--config FILE`` ← flags ← ``--set``.
+The seeds' ``train_nnx.py`` flags keep working (``--p --operation --train_fraction --batch_size
+--epochs --learning_rate --weight_decay --optimizer --seed --save_dir --checkpoint_dir --resume``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from groklab.config import RunConfig, apply_overrides, load_config_file
+from groklab.errors import ConfigError
+
+# flag → config key, for the plain value flags
+FLAG_KEYS = {
+    "p": "task.p",
+    "operation": "task.name",
+    "train_fraction": "task.train_fraction",
+    "label_noise": "task.label_noise",
+    "batch_size": "train.batch_size",
+    "epochs": "train.epochs",
+    "steps": "train.steps",
+    "eval_every": "train.eval_every",
+    "stop_at": "train.stop_at",
+    "learning_rate": "optim.learning_rate",
+    "weight_decay": "optim.weight_decay",
+    "optimizer": "optim.name",
+    "warmup_steps": "optim.warmup_steps",
+}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train S seeds of a recipe into a run directory",
+        description="Train every seed in one compiled program; writes DIR/config.yaml, "
+                    "split.npz, metrics.jsonl, summary.json, checkpoints/ and figures/.")
+    g = p.add_argument_group("what to train")
+    g.add_argument("--preset", help="model preset (groklab presets): seed-teacher, power2022, "
+                                    "nanda2023, gromov-mlp")
+    g.add_argument("--config", help="TOML/YAML/JSON config file (e.g. a run's config.yaml)")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config field, e.g. --set model.d_model=64 (repeatable)")
+    g.add_argument("--operation", "--task", dest="operation",
+                   help="task name or alias (groklab tasks), e.g. div or /")
+    g.add_argument("--p", type=int, help="modulus (default 97)")
+    g.add_argument("--train_fraction", type=float, help="training share of the table, in (0, 1)")
+    g.add_argument("--label_noise", type=float, help="share of training labels made wrong")
+    g = p.add_argument_group("seeds")
+    g.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2")
+    g.add_argument("--num_seeds", type=int, help="seeds 0..N-1")
+    g.add_argument("--seed", type=int, help="a single seed (the seed scripts' flag)")
+    g.add_argument("--per_seed", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a per-seed hyperparameter (learning_rate or weight_decay), one value "
+                        "per seed, e.g. --per_seed learning_rate=1e-3,1e4,1e-3")
+    g = p.add_argument_group("budget and evaluation")
+    g.add_argument("--epochs", type=int, help="budget in epochs (default 150)")
+    g.add_argument("--steps", type=int, help="budget in optimizer steps (overrides --epochs)")
+    g.add_argument("--eval_every", type=int, help="steps between full evaluations "
+                                                  "(default: once per epoch)")
+    g.add_argument("--stop_at", type=float, help="stop when every seed reaches this val accuracy")
+    g.add_argument("--batch_size", type=int, help="rows per step (default 512)")
+    g = p.add_argument_group("optimizer")
+    g.add_argument("--optimizer", help="optimizer name (adamw)")
+    g.add_argument("--learning_rate", type=float, help="peak learning rate (default 1e-3)")
+    g.add_argument("--weight_decay", type=float, help="decoupled weight decay (default 1.0)")
+    g.add_argument("--warmup_steps", type=int, help="linear warmup steps (default 10)")
+    g = p.add_argument_group("output")
+    g.add_argument("--out", "--save_dir", dest="out", help="run directory (default runs/<task>)")
+    g.add_argument("--checkpoint_dir", help="accepted for the seed scripts; must be "
+                                            "OUT/checkpoints")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out from its "
+                                                         "latest checkpoint")
+    g.add_argument("--quiet", action="store_true", help="no live progress display")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args) -> RunConfig:
+    data = load_config_file(args.config) if args.config else {}
+    if args.preset:
+        data = {**data, "preset": args.preset}
+        if not args.config:
+            data.pop("model", None)
+    cfg = RunConfig.from_dict(data)
+    sets = [f"{FLAG_KEYS[k]}={v}" for k, v in vars(args).items()
+            if k in FLAG_KEYS and v is not None]
+    cfg = apply_overrides(cfg, sets + list(args.set))
+    seeds = _seeds(args)
+    if seeds is not None:
+        cfg = dataclasses.replace(cfg, seeds=seeds)
+    if args.per_seed:
+        per_seed = dict(cfg.per_seed)
+        for item in args.per_seed:
+            key, _, values = item.partition("=")
+            try:
+                per_seed[key] = [float(v) for v in values.split(",")]
+            except ValueError:
+                raise ConfigError(f"--per_seed {item!r} must look like KEY=V1,V2,... with "
+                                  "numbers") from None
+        cfg = dataclasses.replace(cfg, per_seed=per_seed)
+    return cfg
+
+
+def _seeds(args) -> tuple[int, ...] | None:
+    given = [x for x in (args.seeds, args.num_seeds, args.seed) if x is not None]
+    if len(given) > 1:
+        raise ConfigError("give only one of --seeds, --num_seeds, --seed")
+    if args.seeds is not None:
+        try:
+            return tuple(int(s) for s in args.seeds.split(",") if s.strip())
+        except ValueError:
+            raise ConfigError(f"--seeds {args.seeds!r} must be comma-separated integers, "
+                              "e.g. 0,1,2") from None
+    if args.num_seeds is not None:
+        if args.num_seeds < 1:
+            raise ConfigError(f"--num_seeds {args.num_seeds} must be >= 1")
+        return tuple(range(args.num_seeds))
+    if args.seed is not None:
+        return (args.seed,)
+    return None
+
+
+def run(args) -> int:
+    from groklab.cli.progress import LiveProgress, print_result
+
+    cfg = config_from_args(args)
+    out = Path(args.out or f"runs/{cfg.task.name}_p{cfg.task.p}")
+    if args.checkpoint_dir and Path(args.checkpoint_dir).resolve() != (out / "checkpoints"
+                                                                        ).resolve():
+        raise ConfigError(f"--checkpoint_dir {args.checkpoint_dir!r}: groklab keeps checkpoints "
+                          f"in the run directory, {str(out / 'checkpoints')!r}")
+    from groklab.runs.train import train_run
+
+    live = not args.quiet and sys.stdout.isatty()
+    with LiveProgress(enabled=live) as progress:
+        summary = train_run(cfg, out, resume=args.resume, on_progress=progress.update)
+    print_result(summary, out)
+    return 0

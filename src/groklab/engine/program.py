@@ -1,0 +1,191 @@
+"""The compiled training program: S seeds × a chunk of steps, then one full evaluation.
+
+One ``jax.jit`` of ``vmap(seed) ∘ scan(steps)`` (STYLE.md 4–5). Everything a step needs lives on
+the device: the task table, each seed's split and labels, and keys derived from the seed, so the
+host only dispatches chunks. The objective, initial parameters and trainable mask are inputs, so
+distillation and transfer reuse this program unchanged (DESIGN.md §1 "One engine").
+
+Data order: at epoch e seed s visits its training rows in the order
+``jax.random.permutation(fold_in(shuffle_key_s, e), n_train)``, in batches of B; the last batch of
+an epoch may be short (it is padded and the padding weighted 0, so it is the same update as an
+unpadded short batch). Dropout at step t uses ``fold_in(dropout_key_s, t)``. Both depend only on
+(seed, epoch, step), so a resumed run replays exactly the same data and noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from groklab.objectives import cross_entropy, per_row_loss_and_correct
+
+# objective(model, tokens_BT, labels_B, weights_B, key) -> (loss, aux dict of scalars)
+Objective = Callable[..., tuple[jax.Array, dict]]
+
+
+def supervised_objective(model, tokens, labels, weights, key):
+    """Plain training: weighted softmax cross-entropy of the model's answer logits."""
+    return cross_entropy(model(tokens, key), labels, weights)
+
+
+class SeedKeys(NamedTuple):
+    init: jax.Array
+    shuffle: jax.Array
+    dropout: jax.Array
+
+
+def seed_keys(seed: int) -> SeedKeys:
+    """Independent streams for one seed, derived from the seed value alone (not its index), so
+    seed k of a multi-seed run equals a one-seed run with seed k."""
+    root = jax.random.key(seed)
+    return SeedKeys(*(jax.random.fold_in(root, i) for i in range(3)))
+
+
+class TrainState(NamedTuple):
+    """Per-seed state (every leaf has a leading seed axis when vmapped)."""
+
+    params: Any  # nnx.State of nnx.Param
+    opt_state: Any
+    alive: jax.Array  # bool: False once the seed diverged (its updates are then dropped)
+    diverged_step: jax.Array  # int32: step at which it diverged, -1 if never
+    grad_norm: jax.Array  # float32: global gradient norm at the last step
+
+
+@dataclass(frozen=True)
+class Data:
+    """Device arrays of a run. ``tokens``/``true_labels`` are shared; the rest has a seed axis."""
+
+    tokens: jax.Array  # [N, T] int32, the full task table
+    labels: jax.Array  # [S, N] int32, with each seed's label noise applied on its train rows
+    true_labels: jax.Array  # [N] int32
+    train_idx: jax.Array  # [S, n_train] int32
+    is_train: jax.Array  # [S, N] bool
+    shuffle_key: jax.Array  # [S] keys
+    dropout_key: jax.Array  # [S] keys
+
+
+jax.tree_util.register_dataclass(
+    Data,
+    data_fields=["tokens", "labels", "true_labels", "train_idx", "is_train", "shuffle_key",
+                 "dropout_key"],
+    meta_fields=[],
+)
+
+
+@dataclass(frozen=True)
+class Program:
+    """Static description of the compiled program (hashable pieces only)."""
+
+    graphdef: Any
+    make_tx: Callable  # hparams dict -> optax.GradientTransformation
+    objective: Objective
+    batch_size: int
+    steps_per_epoch: int
+    n_train: int
+    eval_batch_size: int = 4096
+
+    # ----- one seed -----
+
+    def init_state(self, params, hparams) -> TrainState:
+        opt_state = self.make_tx(hparams).init(params)
+        return TrainState(params, opt_state, jnp.array(True), jnp.array(-1, jnp.int32),
+                          jnp.array(0.0, jnp.float32))
+
+    def _batch(self, data_s, step):
+        """Row indices and weights of the batch taken at global step ``step`` (0-based)."""
+        B, spe, n = self.batch_size, self.steps_per_epoch, self.n_train
+        epoch, within = step // spe, step % spe
+        perm = jax.random.permutation(jax.random.fold_in(data_s["shuffle_key"], epoch), n)
+        perm = jnp.pad(perm, (0, spe * B - n))
+        pos = jax.lax.dynamic_slice_in_dim(perm, within * B, B)
+        weights = ((within * B + jnp.arange(B)) < n).astype(jnp.float32)
+        return pos, weights
+
+    def train_step(self, data, data_s, hparams, state: TrainState, step) -> TrainState:
+        pos, weights = self._batch(data_s, step)
+        rows = data_s["train_idx"][pos]
+        tokens, labels = data.tokens[rows], data_s["labels"][rows]
+        key = jax.random.fold_in(data_s["dropout_key"], step)
+
+        def loss_fn(params):
+            model = nnx.merge(self.graphdef, params)
+            return self.objective(model, tokens, labels, weights, key)
+
+        (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        tx = self.make_tx(hparams)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        ok = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(params))
+        keep = state.alive & ok
+        params, opt_state = jax.tree.map(
+            lambda new, old: jnp.where(keep, new, old), (params, opt_state),
+            (state.params, state.opt_state),
+        )
+        diverged_step = jnp.where(state.alive & ~ok, step + 1, state.diverged_step)
+        grad_norm = jnp.where(keep, optax.global_norm(grads), state.grad_norm)
+        return TrainState(params, opt_state, keep, diverged_step.astype(jnp.int32), grad_norm)
+
+    def evaluate(self, data, data_s, params) -> dict:
+        """Full evaluation of every table row in eval mode (no dropout): train metrics over the
+        seed's training rows (with the labels it trains on), val metrics over the rest."""
+        model = nnx.merge(self.graphdef, params)
+        N = data.tokens.shape[0]
+        E = min(self.eval_batch_size, N)
+        n_blocks = -(-N // E)
+        pad = n_blocks * E - N
+        tokens = jnp.pad(data.tokens, ((0, pad), (0, 0))).reshape(n_blocks, E, -1)
+        labels = jnp.pad(data_s["labels"], (0, pad)).reshape(n_blocks, E)
+
+        def block(args):
+            tok, lab = args
+            return per_row_loss_and_correct(model(tok), lab)
+
+        loss, correct = jax.lax.map(block, (tokens, labels))
+        loss, correct = loss.reshape(-1)[:N], correct.reshape(-1)[:N]
+        is_train = data_s["is_train"].astype(jnp.float32)
+        is_val = 1.0 - is_train
+
+        def mean(x, m):
+            return (x * m).sum() / jnp.maximum(m.sum(), 1.0)
+
+        return {
+            "train_loss": mean(loss, is_train), "train_acc": mean(correct, is_train),
+            "val_loss": mean(loss, is_val), "val_acc": mean(correct, is_val),
+            "weight_norm": optax.global_norm(params),
+        }
+
+    def chunk_one_seed(self, data, data_s, hparams, state, start, n_steps: int):
+        def body(st, t):
+            return self.train_step(data, data_s, hparams, st, t), None
+
+        state, _ = jax.lax.scan(body, state, start + jnp.arange(n_steps, dtype=jnp.int32))
+        metrics = self.evaluate(data, data_s, state.params)
+        metrics.update(grad_norm=state.grad_norm, alive=state.alive,
+                       diverged_step=state.diverged_step)
+        return state, metrics
+
+    # ----- all seeds, compiled -----
+
+    @partial(jax.jit, static_argnums=(0, 4), donate_argnums=(3,))
+    def run_chunk(self, data: Data, hparams, state: TrainState, n_steps: int, start):
+        per_seed = {"labels": data.labels, "train_idx": data.train_idx,
+                    "is_train": data.is_train, "shuffle_key": data.shuffle_key,
+                    "dropout_key": data.dropout_key}
+        fn = partial(self.chunk_one_seed, n_steps=n_steps)
+        return jax.vmap(fn, in_axes=(None, 0, 0, 0, None))(data, per_seed, hparams, state, start)
+
+    @partial(jax.jit, static_argnums=(0,))
+    def init_all(self, params, hparams) -> TrainState:
+        return jax.vmap(self.init_state)(params, hparams)
+
+    @partial(jax.jit, static_argnums=(0,))
+    def evaluate_all(self, data: Data, params) -> dict:
+        per_seed = {"labels": data.labels, "is_train": data.is_train}
+        return jax.vmap(self.evaluate, in_axes=(None, 0, 0))(data, per_seed, params)

@@ -1,0 +1,173 @@
+"""Decoder-only transformer for algorithmic tasks (Flax NNX).
+
+Tokens [B, T] → logits [B, d_vocab] read from the last position (the "=" token), as in Power et
+al. 2022 and the seeds' implementation. Every architectural option is resolved in ``__init__``;
+``__call__`` is the same few lines for every configuration.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from groklab.models.config import ModelConfig
+from groklab.models.hooks import NO_HOOKS, ActivationCache, Recorder, check_hook_names
+from groklab.models.layers import (
+    ACTIVATION_FNS,
+    Identity,
+    alibi_bias,
+    apply_rope,
+    make_norm,
+    rope_tables,
+)
+
+
+def _dropout(rate: float, x: jax.Array, key: jax.Array | None) -> jax.Array:
+    """Inverted dropout when a key is given (training); identity otherwise."""
+    if key is None or rate == 0.0:
+        return x
+    return nnx.Dropout(rate)(x, rngs=key)
+
+
+class Attention(nnx.Module):
+    """Multi-head self-attention with optional RoPE / ALiBi and causal mask."""
+
+    def __init__(self, cfg: ModelConfig, prefix: str, rngs: nnx.Rngs):
+        H, D = cfg.n_heads, cfg.head_dim
+        lin = dict(use_bias=cfg.use_bias, rngs=rngs)
+        self.q = nnx.Linear(cfg.d_model, H * D, **lin)
+        self.k = nnx.Linear(cfg.d_model, H * D, **lin)
+        self.v = nnx.Linear(cfg.d_model, H * D, **lin)
+        self.o = nnx.Linear(H * D, cfg.d_model, **lin)
+        self.n_heads, self.d_head, self.dropout = H, D, cfg.dropout
+        self.prefix = prefix
+        T = cfg.n_ctx
+        # Constant tables are plain arrays computed at trace time, not parameters.
+        self.rope = cfg.positions == "rope"
+        self.rope_base = cfg.rope_base
+        self.alibi = cfg.positions == "alibi"
+        self.causal = cfg.causal
+        self.n_ctx = T
+
+    def __call__(self, x_BTd, key=None, rec: Recorder = NO_HOOKS):
+        B, T, _ = x_BTd.shape
+        H, D, p = self.n_heads, self.d_head, self.prefix
+        q = self.q(x_BTd).reshape(B, T, H, D)
+        k = self.k(x_BTd).reshape(B, T, H, D)
+        v = rec(p + "hook_v", self.v(x_BTd).reshape(B, T, H, D))
+        if self.rope:
+            cos, sin = rope_tables(T, D, self.rope_base)
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k = rec(p + "hook_q", q), rec(p + "hook_k", k)
+        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(jnp.float32(D)).astype(q.dtype)
+        if self.alibi:
+            scores = scores + alibi_bias(H, T)[None].astype(scores.dtype)
+        if self.causal:
+            mask = jnp.tril(jnp.ones((T, T), dtype=bool))
+            scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
+        scores = rec(p + "hook_attn_scores", scores)
+        pattern = rec(p + "hook_pattern", jax.nn.softmax(scores, axis=-1))
+        z = rec(p + "hook_z", jnp.einsum("bhqk,bkhd->bqhd", pattern, v))
+        return _dropout(self.dropout, self.o(z.reshape(B, T, H * D)), key)
+
+
+class MLP(nnx.Module):
+    """Position-wise MLP: W_out φ(W_in x), or SwiGLU W_out (silu(W_gate x) ⊙ W_in x)."""
+
+    def __init__(self, cfg: ModelConfig, prefix: str, rngs: nnx.Rngs):
+        lin = dict(use_bias=cfg.use_bias, rngs=rngs)
+        self.w_in = nnx.Linear(cfg.d_model, cfg.mlp_dim, **lin)
+        self.w_gate = nnx.Linear(cfg.d_model, cfg.mlp_dim, **lin) if cfg.activation == "swiglu" else None
+        self.w_out = nnx.Linear(cfg.mlp_dim, cfg.d_model, **lin)
+        self.act = ACTIVATION_FNS[cfg.activation]
+        self.dropout, self.prefix = cfg.dropout, prefix
+
+    def __call__(self, x, key=None, rec: Recorder = NO_HOOKS):
+        p = self.prefix
+        if self.w_gate is None:
+            pre = rec(p + "hook_pre", self.w_in(x))
+            post = self.act(pre)
+        else:
+            pre = rec(p + "hook_pre", self.w_gate(x))
+            post = self.act(pre) * self.w_in(x)
+        post = rec(p + "hook_post", post)
+        return self.w_out(_dropout(self.dropout, post, key))
+
+
+class Block(nnx.Module):
+    """One residual block. Pre-norm: x + f(norm(x)). Post-norm: norm(x + f(x)). The unused norm
+    slot of each pair is the identity, so both read the same."""
+
+    def __init__(self, cfg: ModelConfig, index: int, rngs: nnx.Rngs):
+        prefix = f"blocks.{index}."
+        def norm():
+            return make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.use_bias, rngs)
+        pre = cfg.norm_position == "pre"
+        self.ln1_in, self.ln1_out = (norm(), Identity()) if pre else (Identity(), norm())
+        self.ln2_in, self.ln2_out = (norm(), Identity()) if pre else (Identity(), norm())
+        self.attn = Attention(cfg, prefix + "attn.", rngs)
+        self.mlp = MLP(cfg, prefix + "mlp.", rngs)
+        self.prefix = prefix
+
+    def __call__(self, x, key=None, rec: Recorder = NO_HOOKS):
+        p = self.prefix
+        k_attn, k_mlp = (None, None) if key is None else jax.random.split(key)
+        x = rec(p + "hook_resid_pre", x)
+        attn_out = rec(p + "hook_attn_out", self.attn(self.ln1_in(x), k_attn, rec))
+        x = rec(p + "hook_resid_mid", self.ln1_out(x + attn_out))
+        mlp_out = rec(p + "hook_mlp_out", self.mlp(self.ln2_in(x), k_mlp, rec))
+        return rec(p + "hook_resid_post", self.ln2_out(x + mlp_out))
+
+
+class Transformer(nnx.Module):
+    """Token + (learned) position embedding → blocks → final norm (pre-norm only) → unembed."""
+
+    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+        cfg.validate()
+        if cfg.d_vocab is None or cfg.n_ctx is None:
+            raise ValueError("resolve d_vocab and n_ctx (ModelConfig.resolve_for_task) first")
+        self.config = cfg
+        self.embed = nnx.Embed(cfg.d_vocab, cfg.d_model, rngs=rngs)
+        self.pos_embed = (
+            nnx.Embed(cfg.n_ctx, cfg.d_model, rngs=rngs) if cfg.positions == "learned" else None
+        )
+        self.blocks = nnx.List([Block(cfg, i, rngs) for i in range(cfg.n_layers)])
+        final_norm = cfg.norm_position == "pre" and cfg.norm != "none"
+        self.ln_final = (
+            make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.use_bias, rngs)
+            if final_norm else Identity()
+        )
+        self.unembed = nnx.Linear(cfg.d_model, cfg.d_vocab, use_bias=cfg.use_bias, rngs=rngs)
+
+    def __call__(self, tokens_BT, key=None, rec: Recorder = NO_HOOKS, all_positions=False):
+        """Logits [B, d_vocab] at the last position (or [B, T, d_vocab] with all_positions).
+        ``key`` turns dropout on (training); ``rec`` collects requested intermediates."""
+        x = rec("hook_embed", self.embed(tokens_BT))
+        if self.pos_embed is not None:
+            T = tokens_BT.shape[1]
+            x = x + rec("hook_pos_embed", self.pos_embed(jnp.arange(T)))[None]
+        keys = [None] * len(self.blocks) if key is None else jax.random.split(key, len(self.blocks))
+        for block, k in zip(self.blocks, keys):
+            x = block(x, k, rec)
+        x = rec("ln_final.hook_normalized", self.ln_final(x))
+        return self.unembed(x if all_positions else x[:, -1])
+
+    def hook_names(self) -> list[str]:
+        """Every hook point this model records, in forward order."""
+        names = ["hook_embed"] + (["hook_pos_embed"] if self.pos_embed is not None else [])
+        per_block = [
+            "hook_resid_pre", "attn.hook_q", "attn.hook_k", "attn.hook_v",
+            "attn.hook_attn_scores", "attn.hook_pattern", "attn.hook_z", "hook_attn_out",
+            "hook_resid_mid", "mlp.hook_pre", "mlp.hook_post", "hook_mlp_out", "hook_resid_post",
+        ]
+        for i in range(len(self.blocks)):
+            names += [f"blocks.{i}.{n}" for n in per_block]
+        return names + ["ln_final.hook_normalized"]
+
+    def run_with_cache(self, tokens_BT, names=None, key=None):
+        """(logits, ActivationCache) with the named intermediates (all of them if names is None)."""
+        names = self.hook_names() if names is None else check_hook_names(names, self.hook_names())
+        rec = Recorder(names)
+        logits = self(tokens_BT, key, rec)
+        return logits, ActivationCache(rec.values)

@@ -1,0 +1,61 @@
+"""Training curves of a run: accuracy and loss vs step, one colour per seed, milestones marked."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_training_curves(records: list[dict], seeds_summary: list[dict], path: str | Path,
+                         log_x: bool = False, pdf: bool = False, title: str = "") -> Path:
+    """Accuracy (train dashed, val solid) and loss vs step per seed; a circle marks where each
+    seed memorized (train ≥ 0.99) and a star where it grokked (val ≥ 0.99)."""
+    by_seed: dict[int, list[dict]] = defaultdict(list)
+    for r in records:
+        by_seed[r["seed"]].append(r)
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    marks = {s["seed"]: s for s in seeds_summary}
+    for i, (seed, rs) in enumerate(sorted(by_seed.items())):
+        c = colors[i % len(colors)]
+        steps = [r["step"] for r in rs]
+
+        def col(key, rs=rs):
+            return [r[key] if r[key] is not None else float("nan") for r in rs]
+
+        ax_acc.plot(steps, col("train_acc"), "--", color=c, alpha=0.7)
+        ax_acc.plot(steps, col("val_acc"), "-", color=c, label=f"seed {seed}")
+        ax_loss.plot(steps, col("train_loss"), "--", color=c, alpha=0.7)
+        ax_loss.plot(steps, col("val_loss"), "-", color=c)
+        m = marks.get(seed, {})
+        if m.get("memorized_step") is not None:
+            ax_acc.plot(m["memorized_step"], 0.99, "o", color=c, mfc="none")
+        grok = (m.get("steps_to_val_acc") or {}).get("0.99")
+        if grok is not None:
+            ax_acc.plot(grok, 0.99, "*", color=c, ms=11)
+    for ax in (ax_acc, ax_loss):
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if log_x:
+            ax.set_xscale("log")
+    ax_acc.set_ylabel("accuracy (train --, val —)")
+    ax_acc.set_ylim(-0.02, 1.02)
+    ax_loss.set_ylabel("cross-entropy loss")
+    ax_loss.set_yscale("log")
+    ax_acc.legend(loc="lower right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)
+    if pdf:
+        fig.savefig(path.with_suffix(".pdf"))
+    plt.close(fig)
+    return path
