@@ -1,7 +1,8 @@
 """Model configuration: one frozen dataclass, named presets as classmethods.
 
 Dimension names follow TransformerLens (d_model, n_heads, d_head, d_mlp, n_ctx, d_vocab).
-``d_vocab`` and ``n_ctx`` usually come from the task (``resolve_for_task``); presets leave them unset.
+``d_vocab`` and ``n_ctx`` usually come from the task (``resolve_for_task``); presets leave them
+unset.
 """
 
 from __future__ import annotations
@@ -111,9 +112,9 @@ class ModelConfig:
             _positive(f"model.{name}", getattr(self, name))
         if self.d_head is None and self.d_model % self.n_heads:
             raise ConfigError(
-                f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; choose n_heads "
-                f"among {[h for h in range(1, self.d_model + 1) if self.d_model % h == 0][:8]}... "
-                "or set d_head explicitly"
+                f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; choose "
+                f"n_heads among the divisors of {self.d_model} "
+                f"({', '.join(str(h) for h in _divisors(self.d_model))}) or set d_head"
             )
         if self.d_head is not None:
             _positive("model.d_head", self.d_head)
@@ -138,6 +139,10 @@ class ModelConfig:
             if have is not None and tuple(_as_tuple(have)) != tuple(_as_tuple(value)):
                 raise ConfigError(f"model.{field}={have} does not match the task's {field}={value}")
         return dataclasses.replace(self, **want).validate()
+
+
+def _divisors(n: int) -> list[int]:
+    return [h for h in range(1, n + 1) if n % h == 0]
 
 
 def _as_tuple(x):

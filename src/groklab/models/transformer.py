@@ -78,7 +78,8 @@ class MLP(nnx.Module):
     def __init__(self, cfg: ModelConfig, prefix: str, rngs: nnx.Rngs):
         lin = dict(use_bias=cfg.use_bias, rngs=rngs)
         self.w_in = nnx.Linear(cfg.d_model, cfg.mlp_dim, **lin)
-        self.w_gate = nnx.Linear(cfg.d_model, cfg.mlp_dim, **lin) if cfg.activation == "swiglu" else None
+        gated = cfg.activation == "swiglu"
+        self.w_gate = nnx.Linear(cfg.d_model, cfg.mlp_dim, **lin) if gated else None
         self.w_out = nnx.Linear(cfg.mlp_dim, cfg.d_model, **lin)
         self.act = ACTIVATION_FNS[cfg.activation]
         self.dropout, self.prefix = cfg.dropout, prefix

@@ -18,7 +18,8 @@ def per_row_loss_and_correct(logits_BV: jax.Array, labels_B: jax.Array, dtype=jn
     return loss, correct
 
 
-def cross_entropy(logits_BV: jax.Array, labels_B: jax.Array, weights_B: jax.Array, dtype=jnp.float32):
+def cross_entropy(logits_BV: jax.Array, labels_B: jax.Array, weights_B: jax.Array,
+                  dtype=jnp.float32):
     """Weighted mean cross-entropy; rows with weight 0 (padding of a short last batch) drop out,
     so a partial batch averages over its real rows only, as an unpadded one would."""
     loss, correct = per_row_loss_and_correct(logits_BV, labels_B, dtype)
