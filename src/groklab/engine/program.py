@@ -122,14 +122,14 @@ class Program:
         tx = self.make_tx(hparams)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        ok = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(params))
+        ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(params))
         keep = state.alive & ok
         params, opt_state = jax.tree.map(
             lambda new, old: jnp.where(keep, new, old), (params, opt_state),
             (state.params, state.opt_state),
         )
         diverged_step = jnp.where(state.alive & ~ok, step + 1, state.diverged_step)
-        grad_norm = jnp.where(keep, optax.global_norm(grads), state.grad_norm)
+        grad_norm = jnp.where(keep, optax.tree.norm(grads), state.grad_norm)
         return TrainState(params, opt_state, keep, diverged_step.astype(jnp.int32), grad_norm)
 
     def evaluate(self, data, data_s, params) -> dict:
@@ -158,7 +158,7 @@ class Program:
         return {
             "train_loss": mean(loss, is_train), "train_acc": mean(correct, is_train),
             "val_loss": mean(loss, is_val), "val_acc": mean(correct, is_val),
-            "weight_norm": optax.global_norm(params),
+            "weight_norm": optax.tree.norm(params),
         }
 
     def chunk_one_seed(self, data, data_s, hparams, state, start, n_steps: int):
