@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from groklab.tasks import describe_tasks, export_csv, make_task
@@ -35,6 +36,6 @@ def run(args) -> int:
         table.add_column(col, justify="right" if col == "rows" else "left")
     for d in describe_tasks(args.p):
         rows = f"{d['rows']:,}" if isinstance(d["rows"], int) else d["rows"]
-        table.add_row(d["name"], " ".join(d["aliases"]), d["definition"], rows)
+        table.add_row(d["name"], escape(" ".join(d["aliases"])), escape(d["definition"]), rows)
     Console(width=max(120, Console().width)).print(table)
     return 0
