@@ -75,10 +75,10 @@ def test_malformed_and_missing_config_files(capsys, tmp_path):
 def test_run_directory_contract_and_reproduction(capsys, tmp_path):
     out = tmp_path / "run"
     code, stdout, _ = cli(capsys, "train", *TINY, "--epochs", "4", "--num_seeds", "2",
-                          "--out", str(out))
+                          "--out", str(out), "--pdf")
     assert code == 0 and "run directory" in stdout
     for name in ("config.yaml", "split.npz", "metrics.jsonl", "summary.json",
-                 "figures/curves.png", "figures/curves_logx.png"):
+                 "figures/curves.png", "figures/curves_logx.png", "figures/curves.pdf"):
         assert (out / name).exists(), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed"
@@ -165,6 +165,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(capsys, tmp_path):
 def test_tasks_and_presets_commands(capsys, tmp_path):
     code, out, _ = cli(capsys, "tasks", "--p", "97")
     assert code == 0 and "9,312" in out and "14,400" in out and "s5_conjugate" in out
+    assert "[a, op, b, op, c, =]" in out  # definitions are printed verbatim, not as markup
     code, out, _ = cli(capsys, "presets")
     assert code == 0 and "550,272" in out and "144,064" in out
     dest = tmp_path / "div.csv"

@@ -74,6 +74,7 @@ def add_parser(sub) -> None:
     g.add_argument("--resume", action="store_true", help="continue the run in --out from its "
                                                          "latest checkpoint")
     g.add_argument("--quiet", action="store_true", help="no live progress display")
+    g.add_argument("--pdf", action="store_true", help="also write the figures as PDF")
     p.set_defaults(func=run)
 
 
@@ -135,6 +136,7 @@ def run(args) -> int:
 
     live = not args.quiet and sys.stdout.isatty()
     with LiveProgress(enabled=live) as progress:
-        summary = train_run(cfg, out, resume=args.resume, on_progress=progress.update)
+        summary = train_run(cfg, out, resume=args.resume, on_progress=progress.update,
+                            pdf=args.pdf)
     print_result(summary, out)
     return 0

@@ -52,10 +52,10 @@ def plot_training_curves(records: list[dict], seeds_summary: list[dict], path: s
         fig.suptitle(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(path)
-    if pdf:
-        fig.savefig(path.with_suffix(".pdf"))
+    targets = [path] + ([path.with_suffix(".pdf")] if pdf else [])
+    for target in targets:  # temp file + rename: a crash never leaves a truncated figure
+        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+        fig.savefig(tmp, dpi=120)
+        tmp.replace(target)
     plt.close(fig)
     return path
