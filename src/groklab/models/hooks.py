@@ -62,6 +62,18 @@ class ActivationCache(dict):
         return super().__getitem__(key)
 
 
+class CachingMixin:
+    """``run_with_cache`` for any model whose ``__call__(tokens, key, rec)`` records hook points
+    and whose ``hook_names()`` lists them."""
+
+    def run_with_cache(self, tokens_BT, names=None, key=None):
+        """(logits, ActivationCache) with the named intermediates (all of them if names is None)."""
+        names = self.hook_names() if names is None else check_hook_names(names, self.hook_names())
+        rec = Recorder(names)
+        logits = self(tokens_BT, key, rec)
+        return logits, ActivationCache(rec.values)
+
+
 def check_hook_names(requested: Iterable[str], available: Iterable[str]) -> frozenset[str]:
     """Refuse unknown hook names with the list of those the model has."""
     requested, available = frozenset(requested), list(available)

@@ -13,11 +13,11 @@ import jax.numpy as jnp
 from flax import nnx
 
 from groklab.models.config import ModelConfig
-from groklab.models.hooks import NO_HOOKS, ActivationCache, Recorder, check_hook_names
+from groklab.models.hooks import NO_HOOKS, CachingMixin, Recorder
 from groklab.models.layers import ACTIVATION_FNS
 
 
-class TwoHotMLP(nnx.Module):
+class TwoHotMLP(CachingMixin, nnx.Module):
     def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
         cfg.validate()
         if cfg.d_vocab is None or not cfg.operand_positions:
@@ -47,9 +47,3 @@ class TwoHotMLP(nnx.Module):
 
     def hook_names(self) -> list[str]:
         return ["hook_hidden_pre", "hook_hidden_post"]
-
-    def run_with_cache(self, tokens_BT, names=None, key=None):
-        names = self.hook_names() if names is None else check_hook_names(names, self.hook_names())
-        rec = Recorder(names)
-        logits = self(tokens_BT, key, rec)
-        return logits, ActivationCache(rec.values)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from groklab.models.config import ModelConfig
-from groklab.models.hooks import NO_HOOKS, ActivationCache, Recorder, check_hook_names
+from groklab.models.hooks import NO_HOOKS, CachingMixin, Recorder
 from groklab.models.layers import (
     ACTIVATION_FNS,
     Identity,
@@ -121,7 +121,7 @@ class Block(nnx.Module):
         return rec(p + "hook_resid_post", self.ln2_out(x + mlp_out))
 
 
-class Transformer(nnx.Module):
+class Transformer(CachingMixin, nnx.Module):
     """Token + (learned) position embedding → blocks → final norm (pre-norm only) → unembed."""
 
     def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
@@ -165,10 +165,3 @@ class Transformer(nnx.Module):
         for i in range(len(self.blocks)):
             names += [f"blocks.{i}.{n}" for n in per_block]
         return names + ["ln_final.hook_normalized"]
-
-    def run_with_cache(self, tokens_BT, names=None, key=None):
-        """(logits, ActivationCache) with the named intermediates (all of them if names is None)."""
-        names = self.hook_names() if names is None else check_hook_names(names, self.hook_names())
-        rec = Recorder(names)
-        logits = self(tokens_BT, key, rec)
-        return logits, ActivationCache(rec.values)
