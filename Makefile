@@ -14,7 +14,7 @@ $(STAMP): $(PY) pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m groklab.demo
+	$(PY) -m groklab.demo $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

@@ -1,0 +1,124 @@
+"""The run directory contract (DESIGN.md §2).
+
+```
+DIR/config.yaml      fully resolved config
+DIR/split.npz        train/val indices (and label noise) actually used, per seed
+DIR/metrics.jsonl    one JSON object per evaluation per seed (append-only)
+DIR/summary.json     written atomically at every checkpoint and at the end
+DIR/checkpoints/     Orbax (see runs.checkpoints)
+DIR/figures/         PNG (+PDF on request)
+```
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from groklab.config import RunConfig, dump_yaml
+from groklab.errors import ConfigError
+from groklab.runs.files import read_jsonl, write_atomic, write_json_atomic
+
+# Changing these on --resume is allowed: they set how long to train, not what is trained.
+RESUMABLE_CHANGES = {("train", "epochs"), ("train", "steps"), ("train", "stop_at")}
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    config_path = property(lambda self: self.path / "config.yaml")
+    split_path = property(lambda self: self.path / "split.npz")
+    metrics_path = property(lambda self: self.path / "metrics.jsonl")
+    summary_path = property(lambda self: self.path / "summary.json")
+    checkpoints_path = property(lambda self: self.path / "checkpoints")
+    figures_path = property(lambda self: self.path / "figures")
+
+    def holds_run(self) -> bool:
+        return self.config_path.exists()
+
+    # ----- checks before anything is written -----
+
+    def check_new(self) -> None:
+        """Refuse to write into a directory that already holds a run or other files."""
+        if self.holds_run():
+            raise ConfigError(f"{str(self.path)!r} already holds a run; pass --resume to continue "
+                              "it or choose another --out")
+        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
+            raise ConfigError(f"{str(self.path)!r} exists and is not an empty directory; "
+                              "choose another --out")
+
+    def check_resume(self, cfg: RunConfig) -> None:
+        """Refuse to resume a run whose saved config differs from ``cfg`` (except its budget)."""
+        if not self.holds_run():
+            raise ConfigError(f"nothing to resume: {str(self.path)!r} holds no run "
+                              "(no config.yaml)")
+        saved = self.load_config().to_dict()
+        diffs = _diff(saved, cfg.to_dict())
+        diffs = [d for d in diffs if tuple(d[0].split(".")) not in RESUMABLE_CHANGES]
+        if diffs:
+            key, old, new = diffs[0]
+            raise ConfigError(f"cannot resume {str(self.path)!r}: {key} was {old!r}, now {new!r}; "
+                              "resume with the saved config or start a new --out")
+
+    # ----- files -----
+
+    def load_config(self) -> RunConfig:
+        return RunConfig.from_dict(yaml.safe_load(self.config_path.read_text()))
+
+    def write_config(self, cfg: RunConfig) -> None:
+        write_atomic(self.config_path, dump_yaml(cfg))
+
+    def write_split(self, seeds, splits) -> None:
+        """Per-seed arrays stacked on a leading seed axis (every seed has the same sizes)."""
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            seeds=np.asarray(seeds, np.int64),
+            train_idx=np.stack([s.train_idx for s in splits]),
+            val_idx=np.stack([s.val_idx for s in splits]),
+            train_labels=np.stack([s.train_labels for s in splits]),
+            noisy_positions=np.stack([s.noisy_positions for s in splits]),
+            train_fraction=np.float64(splits[0].train_fraction),
+            label_noise=np.float64(splits[0].label_noise),
+        )
+        write_atomic(self.split_path, buf.getvalue())
+
+    def load_split(self) -> dict[str, np.ndarray]:
+        with np.load(self.split_path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def append_metrics(self, records: list[dict]) -> None:
+        with self.metrics_path.open("a") as f:
+            f.write("".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
+            f.flush()
+
+    def read_metrics(self) -> list[dict]:
+        return read_jsonl(self.metrics_path)
+
+    def truncate_metrics(self, last_step: int) -> list[dict]:
+        """Keep the records up to ``last_step`` (a resumed run recomputes the rest exactly)."""
+        kept = [r for r in self.read_metrics() if r["step"] <= last_step]
+        write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
+        return kept
+
+    def write_summary(self, summary: dict) -> None:
+        write_json_atomic(self.summary_path, summary)
+
+    def read_summary(self) -> dict:
+        return json.loads(self.summary_path.read_text())
+
+
+def _diff(a, b, prefix=""):
+    out = []
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    if a != b:
+        out.append((prefix.rstrip("."), a, b))
+    return out

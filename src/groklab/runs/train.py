@@ -1,0 +1,152 @@
+"""``train_run``: a config in, a complete run directory out (or a resumed one continued).
+
+Order matters for "nothing half-written" (DESIGN.md §5): everything is validated and the task,
+splits and model are built before the directory is created; from then on every file is written
+atomically (metrics.jsonl is append-only) and a checkpoint + summary land at log-spaced,
+periodic and final steps, so a kill at any moment leaves a readable run that ``--resume`` continues
+exactly.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import jax
+
+import groklab
+from groklab.config import RunConfig
+from groklab.engine.loop import Engine, Hooks, Progress, Result
+from groklab.engine.milestones import Milestones
+from groklab.engine.setup import plan_run
+from groklab.errors import ConfigError
+from groklab.runs.checkpoints import Checkpoints
+from groklab.runs.rundir import RunDir
+from groklab.viz import plot_training_curves
+
+
+def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
+              on_progress: Callable[[Progress], None] | None = None,
+              figures: bool = True, pdf: bool = False) -> dict:
+    """Train every seed of ``cfg`` into run directory ``out``; returns the summary dict."""
+    run = RunDir(out)
+    plan = plan_run(cfg)  # validates everything before any file is written
+    if resume:
+        run.check_resume(plan.config)
+    else:
+        run.check_new()
+    engine = Engine(plan)
+    ckpts_dir = run.checkpoints_path
+    state, start, milestones, prior_wall = None, 0, None, 0.0
+    if resume:
+        ckpts = Checkpoints(ckpts_dir)
+        step = ckpts.latest_state_step()
+        if step is None:
+            raise ConfigError(f"cannot resume {str(run.path)!r}: no checkpoint in "
+                              f"{str(ckpts_dir)!r}; start a new run instead")
+        abstract = jax.eval_shape(engine.initial_state)
+        state, _ = ckpts.restore_state(step, abstract)
+        start = step
+        milestones = _replay(plan.config, run.truncate_metrics(step))
+        if run.summary_path.exists():
+            prior_wall = float(run.read_summary().get("wall_time_s") or 0.0)
+    else:
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.write_config(plan.config)
+        run.write_split(plan.config.seeds, plan.splits)
+        ckpts = Checkpoints(ckpts_dir)
+    run.write_config(plan.config)  # a resumed run may have a new budget
+    t0 = time.perf_counter()
+
+    def summary(result_like, status: str) -> dict:
+        return _summary(plan, result_like, status, prior_wall + time.perf_counter() - t0, engine)
+
+    def on_checkpoint(step, st, final):
+        meta = {"config": plan.config.to_dict(), "step": step,
+                "epoch": step / plan.steps_per_epoch, "seeds": list(plan.config.seeds),
+                "groklab_version": groklab.__version__}
+        ckpts.save(step, st.params, st, meta)
+        if not final:
+            run.write_summary(summary(_Partial(step, milestones_ref), "interrupted"))
+
+    milestones_ref = milestones or [
+        Milestones(s, cfg.train.memorized_threshold, cfg.train.grokked_threshold)
+        for s in plan.config.seeds
+    ]
+    hooks = Hooks(on_eval=run.append_metrics, on_progress=on_progress,
+                  on_checkpoint=on_checkpoint)
+    with _graceful_interrupt() as stop:
+        hooks.should_stop = stop
+        result = engine.run(state, start, milestones_ref, hooks)
+    ckpts.close()
+    out_summary = summary(result, result.status)
+    run.write_summary(out_summary)
+    if figures:
+        title = f"{plan.task.name} mod {plan.task.p} — {len(plan.config.seeds)} seed(s)"
+        records = run.read_metrics()
+        for name, log_x in (("curves.png", False), ("curves_logx.png", True)):
+            plot_training_curves(records, out_summary["seeds"], run.figures_path / name,
+                                 log_x=log_x, pdf=pdf, title=title)
+    return out_summary
+
+
+class _Partial:
+    """The fields of a Result that a mid-run summary needs."""
+
+    def __init__(self, step, milestones):
+        self.step, self.milestones = step, milestones
+
+
+def _summary(plan, result: Result | _Partial, status: str, wall: float, engine: Engine) -> dict:
+    train_time = wall - engine.compile_time_s
+    steps_per_s = getattr(result, "steps_per_s", None)
+    if steps_per_s is None or steps_per_s != steps_per_s:
+        steps_per_s = None
+    return {
+        "status": status,
+        "groklab_version": groklab.__version__,
+        "config": plan.config.to_dict(),
+        "wall_time_s": round(wall, 3),
+        "compile_time_s": round(engine.compile_time_s, 3),
+        "train_time_s": round(train_time, 3),
+        "steps_per_s": None if steps_per_s is None else round(steps_per_s, 3),
+        "step": result.step,
+        "epoch": round(result.step / plan.steps_per_epoch, 6),
+        "steps_per_epoch": plan.steps_per_epoch,
+        "total_steps": plan.total_steps,
+        "n_train": plan.n_train,
+        "n_val": len(plan.task.labels) - plan.n_train,
+        "seeds": [m.to_dict() for m in result.milestones],
+    }
+
+
+def _replay(cfg: RunConfig, records: list[dict]) -> list[Milestones]:
+    ms = {s: Milestones(s, cfg.train.memorized_threshold, cfg.train.grokked_threshold)
+          for s in cfg.seeds}
+    for r in records:
+        ms[r["seed"]].update(r)
+    return [ms[s] for s in cfg.seeds]
+
+
+@contextmanager
+def _graceful_interrupt():
+    """Ctrl-C / SIGTERM finish the current chunk, checkpoint, and end as "interrupted"."""
+    flag = {"stop": False}
+
+    def handler(signum, frame):
+        flag["stop"] = True
+
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: no signal handling
+        pass
+    try:
+        yield lambda: flag["stop"]
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
