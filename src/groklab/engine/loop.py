@@ -7,12 +7,10 @@ stop (STYLE.md 4).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -134,7 +132,7 @@ class Engine:
                 m.reached(stop_at) for m, a in zip(milestones, alive) if a)
             interrupted = hooks.should_stop() if hooks.should_stop else False
             final = step >= total or done or not any(alive) or interrupted
-            eval_index = math.ceil((step - start_step) / every) + (start_step // every)
+            eval_index = math.ceil(step / every)
             periodic = step // plan.checkpoint_every != (step - n) // plan.checkpoint_every
             if hooks.on_checkpoint and (final or periodic or log_spaced(eval_index)):
                 hooks.on_checkpoint(step, state, final)
@@ -181,11 +179,3 @@ def _f(x) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
 
-
-def replace_budget(plan: Plan, **train_fields) -> Plan:
-    cfg = dataclasses.replace(plan.config,
-                              train=dataclasses.replace(plan.config.train, **train_fields))
-    return dataclasses.replace(plan, config=cfg)
-
-
-__all__ = ["Engine", "Hooks", "Progress", "Result", "Path"]
