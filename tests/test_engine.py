@@ -85,12 +85,12 @@ def test_partial_last_batch_is_weighted_not_dropped(tiny_overrides):
     data_s = {"shuffle_key": eng.data.shuffle_key[0]}
     seen = []
     for step in range(3):
-        pos, w = eng.program._batch(data_s, jnp.int32(step))
+        pos, w = eng.program._batch(data_s, eng.data.order0[0], jnp.int32(step))
         seen += [int(p) for p, wi in zip(pos, w) if wi > 0]
         assert float(w.sum()) == (5 if step == 2 else 8)
     assert sorted(seen) == list(range(21))  # every training row exactly once per epoch
-    epoch0 = [int(p) for p in eng.program._batch(data_s, jnp.int32(0))[0]]
-    epoch1 = [int(p) for p in eng.program._batch(data_s, jnp.int32(3))[0]]
+    epoch0 = [int(p) for p in eng.program._batch(data_s, eng.data.order0[0], jnp.int32(0))[0]]
+    epoch1 = [int(p) for p in eng.program._batch(data_s, eng.data.order0[0], jnp.int32(3))[0]]
     assert epoch0 != epoch1  # reshuffled each epoch
 
 

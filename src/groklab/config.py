@@ -42,6 +42,17 @@ class TrainConfig:
     memorized_threshold: float = 0.99  # train_acc that counts as memorized
     checkpoint_every: int | None = None  # steps between periodic checkpoints; None = 1/5 budget
     eval_batch_size: int = 4096  # rows per block of the full evaluation (memory bound only)
+    loss: str = "softmax"  # softmax / stablemax / sparsemax (DESIGN.md §3 "Losses")
+    loss_dtype: str = "float32"  # float32 or float64 (64-bit mode for the compiled program)
+    batch_schedule: str = "constant"  # constant / increasing / curriculum (engine/phases.py)
+    batch_start: int = 64  # increasing/curriculum: the first stage's batch size
+    batch_stages: int = 4  # increasing/curriculum: number of distinct batch sizes
+    curriculum: str = "none"  # none / operand / loss: grow the training set easiest first
+    curriculum_start: float = 0.25  # share of training rows available at epoch 0
+    curriculum_epochs: int = 20  # epochs until every training row is available
+    detect_gap: float = 0.3  # early-grokking detector: armed once train − val acc ≥ this
+    detect_drop: float = 0.3  # ... fires when val loss ≤ (1 − drop) × its peak since arming
+    detect_patience: int = 3  # ... for this many consecutive evaluations
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +88,7 @@ class RunConfig:
         return _from_plain(cls, data, "")
 
 
-PER_SEED_KEYS = ("learning_rate", "weight_decay")
+PER_SEED_KEYS = ("learning_rate", "weight_decay", "muon_learning_rate", "muon_weight_decay")
 
 
 # ----- plain dict <-> dataclasses -----

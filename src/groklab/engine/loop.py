@@ -16,9 +16,10 @@ import jax
 import numpy as np
 
 from groklab.engine.milestones import Milestones
-from groklab.engine.program import Objective, Program, TrainState, supervised_objective
-from groklab.engine.setup import Plan, device_data, hyperparams, init_params
-from groklab.optim import build_optimizer, learning_rate_at
+from groklab.engine.phases import phase_at
+from groklab.engine.program import Objective, Program, TrainState
+from groklab.engine.setup import Plan, device_data, hyperparams, init_params, make_recipe
+from groklab.objectives import Supervised
 
 
 @dataclass
@@ -64,38 +65,43 @@ def log_spaced(eval_index: int) -> bool:
 class Engine:
     """One compiled multi-seed training program and its host loop."""
 
-    def __init__(self, plan: Plan, objective: Objective = supervised_objective,
+    def __init__(self, plan: Plan, objective: Objective | None = None,
                  params=None, trainable=None):
         self.plan = plan
+        tr = plan.config.train
+        self.x64 = tr.loss_dtype == "float64"
         self.data = device_data(plan)
         self.hparams = hyperparams(plan)
         graphdef, default_params = init_params(plan)
         self.graphdef = graphdef
         self.init_params = default_params if params is None else params
-        optim = plan.config.optim
-
-        def make_tx(hp):
-            return build_optimizer(optim, hp["learning_rate"], hp["weight_decay"], trainable)
-
-        self.program = Program(
-            graphdef=graphdef, make_tx=make_tx, objective=objective,
-            batch_size=plan.batch_size, steps_per_epoch=plan.steps_per_epoch,
-            n_train=plan.n_train, eval_batch_size=plan.config.train.eval_batch_size,
-        )
-        self._compiled: dict[int, object] = {}
+        if objective is None:
+            objective = Supervised(tr.loss, tr.loss_dtype)
+        recipe = make_recipe(plan, trainable)
+        self.programs = [
+            Program(graphdef=graphdef, recipe=recipe, objective=objective, phase=phase,
+                    n_train=plan.n_train, eval_batch_size=tr.eval_batch_size,
+                    eval_loss=tr.loss, loss_dtype=tr.loss_dtype)
+            for phase in plan.phases
+        ]
+        self.program = self.programs[0]
+        self._compiled: dict[tuple[int, int], object] = {}
         self.compile_time_s = 0.0
 
     def initial_state(self) -> TrainState:
-        return self.program.init_all(self.init_params, self.hparams)
+        return self.program.init_all(self.init_params, self.hparams, self.data.order0)
 
     def _chunk(self, n_steps: int, state: TrainState, start: int):
-        if n_steps not in self._compiled:
+        """Run ``n_steps`` from global step ``start`` (within one phase), then evaluate."""
+        k = phase_at(self.plan.phases, start)
+        if (k, n_steps) not in self._compiled:
             t0 = time.perf_counter()
-            lowered = Program.run_chunk.lower(self.program, self.data, self.hparams, state,
-                                              n_steps, np.int32(start))
-            self._compiled[n_steps] = lowered.compile()
+            with jax.enable_x64(self.x64):
+                lowered = Program.run_chunk.lower(self.programs[k], self.data, self.hparams,
+                                                  state, n_steps, np.int32(start))
+                self._compiled[k, n_steps] = lowered.compile()
             self.compile_time_s += time.perf_counter() - t0
-        return self._compiled[n_steps](self.data, self.hparams, state, np.int32(start))
+        return self._compiled[k, n_steps](self.data, self.hparams, state, np.int32(start))
 
     def run(self, state: TrainState | None = None, start_step: int = 0,
             milestones: list[Milestones] | None = None, hooks: Hooks | None = None) -> Result:
@@ -103,14 +109,14 @@ class Engine:
         hooks = hooks or Hooks()
         state = self.initial_state() if state is None else state
         milestones = milestones or [
-            Milestones(s, cfg.train.memorized_threshold, cfg.train.grokked_threshold)
+            Milestones.for_run(s, cfg.train)
             for s in cfg.seeds
         ]
-        step, total, every = start_step, plan.total_steps, plan.eval_every
+        step, total = start_step, plan.total_steps
         t_start, status, last = time.perf_counter(), "completed", []
-        steps_run = 0
+        steps_run, eval_index = 0, 0
         while step < total:
-            n = min(every, total - step)
+            n = plan.next_stop(step) - step
             state, metrics = self._chunk(n, state, step)
             metrics = jax.device_get(metrics)
             step += n
@@ -124,7 +130,7 @@ class Engine:
             rate = steps_run / elapsed if elapsed > 0 else float("nan")
             if hooks.on_progress:
                 eta = (total - step) / rate if rate and rate == rate else float("nan")
-                hooks.on_progress(Progress(step, total, step / plan.steps_per_epoch, last,
+                hooks.on_progress(Progress(step, total, plan.epoch_at(step), last,
                                            rate, eta))
             alive = [m.diverged_step is None for m in milestones]
             stop_at = cfg.train.stop_at
@@ -132,7 +138,7 @@ class Engine:
                 m.reached(stop_at) for m, a in zip(milestones, alive) if a)
             interrupted = hooks.should_stop() if hooks.should_stop else False
             final = step >= total or done or not any(alive) or interrupted
-            eval_index = math.ceil(step / every)
+            eval_index = self._eval_index(step)
             periodic = step // plan.checkpoint_every != (step - n) // plan.checkpoint_every
             if hooks.on_checkpoint and (final or periodic or log_spaced(eval_index)):
                 hooks.on_checkpoint(step, state, final)
@@ -151,24 +157,31 @@ class Engine:
                       steps_run / train_time if train_time > 0 else float("nan"),
                       self.graphdef, last)
 
+    def _eval_index(self, step: int) -> int:
+        """How many evaluations a run has made by ``step`` (for log-spaced checkpoints)."""
+        every = self.plan.eval_every
+        if every is not None:
+            return math.ceil(step / every)
+        return math.ceil(self.plan.epoch_at(step))
+
     def _records(self, step: int, m: dict) -> list[dict]:
         cfg = self.plan.config
-        lrs = np.asarray(learning_rate_at(cfg.optim, step, np.asarray(self.hparams[
-            "learning_rate"])))
         out = []
         for i, seed in enumerate(cfg.seeds):
             diverged = int(m["diverged_step"][i])
             out.append({
                 "step": step,
-                "epoch": round(step / self.plan.steps_per_epoch, 6),
+                "epoch": round(self.plan.epoch_at(step), 6),
                 "seed": seed,
                 "train_loss": _f(m["train_loss"][i]),
                 "train_acc": _f(m["train_acc"][i]),
                 "val_loss": _f(m["val_loss"][i]),
                 "val_acc": _f(m["val_acc"][i]),
-                "lr": _f(lrs[i]),
+                "lr": _f(m["lr"][i]),
+                "wd": _f(m["wd"][i]),
                 "weight_norm": _f(m["weight_norm"][i]),
                 "grad_norm": _f(m["grad_norm"][i]),
+                "sc_fraction": _f(m["sc_fraction"][i]),
                 "diverged_step": diverged if diverged >= 0 else None,
             })
         return out

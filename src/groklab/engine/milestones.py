@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from groklab.engine.detector import EarlyDetector, score
+
 THRESHOLDS = (0.5, 0.9, 0.95, 0.99)
 
 
@@ -31,10 +33,13 @@ class Milestones:
     diverged_step: int | None = None
     final: dict = field(default_factory=dict)
     max_val_acc: float = 0.0
+    detector: EarlyDetector = field(default_factory=EarlyDetector)
 
     def update(self, rec: dict) -> None:
-        """Fold in one metrics record (step, epoch, train_acc, val_acc, ...)."""
+        """Fold in one metrics record (step, epoch, train_acc, val_acc, ...). Adds the
+        detector's verdict to the record as ``grok_alarm`` (True at the eval where it fires)."""
         step, epoch = rec["step"], rec["epoch"]
+        rec["grok_alarm"] = self.detector.update(rec)
         self.max_val_acc = max(self.max_val_acc, rec["val_acc"])
         if self.memorized_step is None and rec["train_acc"] >= self.memorized_threshold:
             self.memorized_step, self.memorized_epoch = step, epoch
@@ -50,6 +55,13 @@ class Milestones:
             self.diverged_step = rec["diverged_step"]
         self.final = {k: rec[k] for k in
                       ("train_acc", "val_acc", "train_loss", "val_loss", "weight_norm") if k in rec}
+
+    @classmethod
+    def for_run(cls, seed: int, train) -> Milestones:
+        """Milestones with the thresholds and detector settings of a TrainConfig."""
+        return cls(seed, train.memorized_threshold, train.grokked_threshold,
+                   detector=EarlyDetector(train.detect_gap, train.detect_drop,
+                                          train.detect_patience))
 
     @property
     def grokked(self) -> bool:
@@ -77,5 +89,7 @@ class Milestones:
             "grokking_epoch_muon": self.grokking_epoch_muon,
             "diverged": self.diverged_step is not None,
             "diverged_step": self.diverged_step,
+            "early_detection": {"fired_epoch": self.detector.fired_epoch,
+                                **score(self.detector.fired_step, s[0.95])},
             "final": self.final,
         }

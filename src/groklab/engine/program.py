@@ -24,15 +24,15 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from groklab.objectives import cross_entropy, per_row_loss_and_correct
+from groklab.engine.curriculum import available, loss_order, sample_available
+from groklab.engine.phases import Phase
+from groklab.objectives import Supervised, per_row_loss_and_correct, softmax_collapsed
+from groklab.optim import plateau_scale
 
 # objective(model, tokens_BT, labels_B, weights_B, key) -> (loss, aux dict of scalars)
 Objective = Callable[..., tuple[jax.Array, dict]]
 
-
-def supervised_objective(model, tokens, labels, weights, key):
-    """Plain training: weighted softmax cross-entropy of the model's answer logits."""
-    return cross_entropy(model(tokens, key), labels, weights)
+supervised_objective = Supervised()  # plain training with softmax cross-entropy
 
 
 class SeedKeys(NamedTuple):
@@ -56,6 +56,8 @@ class TrainState(NamedTuple):
     alive: jax.Array  # bool: False once the seed diverged (its updates are then dropped)
     diverged_step: jax.Array  # int32: step at which it diverged, -1 if never
     grad_norm: jax.Array  # float32: global gradient norm at the last step
+    wd_scale: jax.Array  # float32: adaptive weight-decay multiplier (1 unless adaptive)
+    order: jax.Array  # int32 [n_train] curriculum order (positions into train_idx), or [1]
 
 
 @dataclass(frozen=True)
@@ -69,47 +71,75 @@ class Data:
     is_train: jax.Array  # [S, N] bool
     shuffle_key: jax.Array  # [S] keys
     dropout_key: jax.Array  # [S] keys
+    order0: jax.Array  # [S, n_train] int32 initial curriculum order, or [S, 1]
 
 
 jax.tree_util.register_dataclass(
     Data,
     data_fields=["tokens", "labels", "true_labels", "train_idx", "is_train", "shuffle_key",
-                 "dropout_key"],
+                 "dropout_key", "order0"],
     meta_fields=[],
 )
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """The host-built callables a step needs (closures: compared by identity, built once per
+    engine). ``schedule(hparams, step, wd_scale)`` gives this step's hyperparameters;
+    ``adapt_wd(scale, train_acc, val_acc)`` is the adaptive weight-decay rule or None;
+    ``share(epoch)`` the curriculum's available share."""
+
+    make_tx: Callable  # hparams dict -> optax.GradientTransformationExtraArgs
+    schedule: Callable
+    adapt_wd: Callable | None = None
+    share: Callable | None = None
+    curriculum: str = "none"
+    sam: bool = False
+
+
+@dataclass(frozen=True)
 class Program:
-    """Static description of the compiled program (hashable pieces only)."""
+    """Static description of one compiled program (hashable pieces only): one batch-size phase
+    of a run."""
 
     graphdef: Any
-    make_tx: Callable  # hparams dict -> optax.GradientTransformation
+    recipe: Recipe
     objective: Objective
-    batch_size: int
-    steps_per_epoch: int
+    phase: Phase
     n_train: int
     eval_batch_size: int = 4096
+    eval_loss: str = "softmax"
+    loss_dtype: str = "float32"
 
     # ----- one seed -----
 
-    def init_state(self, params, hparams) -> TrainState:
-        opt_state = self.make_tx(hparams).init(params)
+    def init_state(self, params, hparams, order0) -> TrainState:
+        hp = self.recipe.schedule(hparams, 0, jnp.float32(1.0))
+        opt_state = self.recipe.make_tx(hp).init(params)
         return TrainState(params, opt_state, jnp.array(True), jnp.array(-1, jnp.int32),
-                          jnp.array(0.0, jnp.float32))
+                          jnp.array(0.0, jnp.float32), jnp.array(1.0, jnp.float32), order0)
 
-    def _batch(self, data_s, step):
-        """Row indices and weights of the batch taken at global step ``step`` (0-based)."""
-        B, spe, n = self.batch_size, self.steps_per_epoch, self.n_train
-        epoch, within = step // spe, step % spe
-        perm = jax.random.permutation(jax.random.fold_in(data_s["shuffle_key"], epoch), n)
-        perm = jnp.pad(perm, (0, spe * B - n))
+    def _batch(self, data_s, order, step):
+        """Positions into train_idx and weights of the batch taken at global step ``step``."""
+        ph, n = self.phase, self.n_train
+        B, spe = ph.batch_size, ph.steps_per_epoch
+        local = step - ph.start_step
+        epoch, within = ph.start_epoch + local // spe, local % spe
+        epoch_key = jax.random.fold_in(data_s["shuffle_key"], epoch)
+        perm = jnp.pad(jax.random.permutation(epoch_key, n), (0, spe * B - n))
         pos = jax.lax.dynamic_slice_in_dim(perm, within * B, B)
         weights = ((within * B + jnp.arange(B)) < n).astype(jnp.float32)
+        if self.recipe.curriculum != "none":
+            n_avail = available(self.recipe.share(epoch), n, B)
+            picked = sample_available(jax.random.fold_in(epoch_key, within + 1), order,
+                                      n_avail, B)
+            growing = n_avail < n
+            pos = jnp.where(growing, picked, pos)
+            weights = jnp.where(growing, jnp.ones_like(weights), weights)
         return pos, weights
 
     def train_step(self, data, data_s, hparams, state: TrainState, step) -> TrainState:
-        pos, weights = self._batch(data_s, step)
+        pos, weights = self._batch(data_s, state.order, step)
         rows = data_s["train_idx"][pos]
         tokens, labels = data.tokens[rows], data_s["labels"][rows]
         key = jax.random.fold_in(data_s["dropout_key"], step)
@@ -119,8 +149,11 @@ class Program:
             return self.objective(model, tokens, labels, weights, key)
 
         (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        tx = self.make_tx(hparams)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        extra = {"value": loss}
+        if self.recipe.sam:
+            extra["grad_fn"] = lambda p, _: jax.grad(lambda q: loss_fn(q)[0])(p)
+        tx = self.recipe.make_tx(self.recipe.schedule(hparams, step, state.wd_scale))
+        updates, opt_state = tx.update(grads, state.opt_state, state.params, **extra)
         params = optax.apply_updates(state.params, updates)
         ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(params))
         keep = state.alive & ok
@@ -130,11 +163,13 @@ class Program:
         )
         diverged_step = jnp.where(state.alive & ~ok, step + 1, state.diverged_step)
         grad_norm = jnp.where(keep, optax.tree.norm(grads), state.grad_norm)
-        return TrainState(params, opt_state, keep, diverged_step.astype(jnp.int32), grad_norm)
+        return state._replace(params=params, opt_state=opt_state, alive=keep,
+                              diverged_step=diverged_step.astype(jnp.int32),
+                              grad_norm=grad_norm)
 
-    def evaluate(self, data, data_s, params) -> dict:
-        """Full evaluation of every table row in eval mode (no dropout): train metrics over the
-        seed's training rows (with the labels it trains on), val metrics over the rest."""
+    def eval_rows(self, data, data_s, params):
+        """Per-row loss, correctness and softmax collapse over every table row, in eval mode
+        (no dropout), in blocks of ``eval_batch_size`` rows."""
         model = nnx.merge(self.graphdef, params)
         N = data.tokens.shape[0]
         E = min(self.eval_batch_size, N)
@@ -142,13 +177,22 @@ class Program:
         pad = n_blocks * E - N
         tokens = jnp.pad(data.tokens, ((0, pad), (0, 0))).reshape(n_blocks, E, -1)
         labels = jnp.pad(data_s["labels"], (0, pad)).reshape(n_blocks, E)
+        dtype = jnp.dtype(self.loss_dtype)
 
         def block(args):
             tok, lab = args
-            return per_row_loss_and_correct(model(tok), lab)
+            logits = model(tok)
+            loss, correct = per_row_loss_and_correct(logits, lab, self.eval_loss, dtype)
+            return loss.astype(jnp.float32), correct, softmax_collapsed(logits, dtype)
 
-        loss, correct = jax.lax.map(block, (tokens, labels))
-        loss, correct = loss.reshape(-1)[:N], correct.reshape(-1)[:N]
+        out = jax.lax.map(block, (tokens, labels))
+        return tuple(x.reshape(-1)[:N] for x in out)
+
+    def evaluate(self, data, data_s, params, rows=None) -> dict:
+        """Train metrics over the seed's training rows (with the labels it trains on), val
+        metrics over the rest; ``sc_fraction``: share of training rows in Softmax Collapse."""
+        loss, correct, collapsed = rows if rows is not None else self.eval_rows(
+            data, data_s, params)
         is_train = data_s["is_train"].astype(jnp.float32)
         is_val = 1.0 - is_train
 
@@ -158,7 +202,7 @@ class Program:
         return {
             "train_loss": mean(loss, is_train), "train_acc": mean(correct, is_train),
             "val_loss": mean(loss, is_val), "val_acc": mean(correct, is_val),
-            "weight_norm": optax.tree.norm(params),
+            "weight_norm": optax.tree.norm(params), "sc_fraction": mean(collapsed, is_train),
         }
 
     def chunk_one_seed(self, data, data_s, hparams, state, start, n_steps: int):
@@ -166,9 +210,19 @@ class Program:
             return self.train_step(data, data_s, hparams, st, t), None
 
         state, _ = jax.lax.scan(body, state, start + jnp.arange(n_steps, dtype=jnp.int32))
-        metrics = self.evaluate(data, data_s, state.params)
+        rows = self.eval_rows(data, data_s, state.params)
+        metrics = self.evaluate(data, data_s, state.params, rows)
+        if self.recipe.adapt_wd is not None:
+            scale = self.recipe.adapt_wd(state.wd_scale, metrics["train_acc"],
+                                         metrics["val_acc"])
+            state = state._replace(wd_scale=jnp.where(state.alive, scale, state.wd_scale))
+        if self.recipe.curriculum == "loss":
+            state = state._replace(order=loss_order(rows[0][data_s["train_idx"]]))
+        hp = self.recipe.schedule(hparams, start + n_steps, state.wd_scale)
         metrics.update(grad_norm=state.grad_norm, alive=state.alive,
-                       diverged_step=state.diverged_step)
+                       diverged_step=state.diverged_step,
+                       lr=hp["learning_rate"] * plateau_scale(state.opt_state),
+                       wd=hp["weight_decay"])
         return state, metrics
 
     # ----- all seeds, compiled -----
@@ -182,8 +236,8 @@ class Program:
         return jax.vmap(fn, in_axes=(None, 0, 0, 0, None))(data, per_seed, hparams, state, start)
 
     @partial(jax.jit, static_argnums=(0,))
-    def init_all(self, params, hparams) -> TrainState:
-        return jax.vmap(self.init_state)(params, hparams)
+    def init_all(self, params, hparams, order0) -> TrainState:
+        return jax.vmap(self.init_state)(params, hparams, order0)
 
     @partial(jax.jit, static_argnums=(0,))
     def evaluate_all(self, data: Data, params) -> dict:

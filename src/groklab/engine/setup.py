@@ -7,7 +7,6 @@ happens before any compilation").
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import jax
@@ -16,8 +15,12 @@ import numpy as np
 from flax import nnx
 
 from groklab.config import PER_SEED_KEYS, RunConfig
+from groklab.engine.curriculum import CURRICULA, initial_order
+from groklab.engine.phases import Phase, epoch_at, make_phases, phase_at
 from groklab.errors import ConfigError
 from groklab.models import build_model
+from groklab.objectives import LOSSES
+from groklab.optim.build import resolved_hparams
 from groklab.tasks import Split, Task, make_split, make_task
 
 
@@ -28,11 +31,33 @@ class Plan:
     config: RunConfig
     task: Task
     splits: tuple[Split, ...]
-    batch_size: int  # effective (full-batch when the config's exceeds the training set)
-    steps_per_epoch: int
+    phases: tuple[Phase, ...]  # batch-size phases (one for a constant batch)
     total_steps: int
-    eval_every: int
+    eval_every: int | None  # steps between evaluations; None = at the end of every epoch
     checkpoint_every: int
+
+    @property
+    def batch_size(self) -> int:
+        """The effective full batch size (clipped to the training set)."""
+        return self.phases[-1].batch_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Steps per epoch at the full batch size."""
+        return self.phases[-1].steps_per_epoch
+
+    def epoch_at(self, step: int) -> float:
+        return epoch_at(self.phases, step)
+
+    def next_stop(self, step: int) -> int:
+        """The step of the next evaluation after ``step``: every ``eval_every`` steps (or at each
+        epoch end), never crossing a phase boundary or the budget."""
+        ph = self.phases[phase_at(self.phases, step)]
+        if self.eval_every is not None:
+            nxt = (step // self.eval_every + 1) * self.eval_every
+        else:
+            nxt = step + ph.steps_per_epoch - (step - ph.start_step) % ph.steps_per_epoch
+        return min(nxt, ph.end_step, self.total_steps)
 
     @property
     def n_seeds(self) -> int:
@@ -67,30 +92,51 @@ def plan_run(cfg: RunConfig) -> Plan:
     )
     n_train = len(splits[0].train_idx)
     tr = cfg.train
-    if tr.batch_size < 1:
-        raise ConfigError(f"train.batch_size={tr.batch_size} must be a positive integer")
-    batch = min(tr.batch_size, n_train)
-    spe = math.ceil(n_train / batch)
-    if tr.steps is not None:
-        if tr.steps < 1:
-            raise ConfigError(f"train.steps={tr.steps} must be >= 1")
-        total = tr.steps
-    elif tr.epochs is not None:
-        if tr.epochs < 1:
-            raise ConfigError(f"train.epochs={tr.epochs} must be >= 1")
-        total = tr.epochs * spe
-    else:
-        raise ConfigError("set a budget: train.epochs or train.steps")
-    eval_every = tr.eval_every if tr.eval_every is not None else spe
-    if eval_every < 1:
-        raise ConfigError(f"train.eval_every={eval_every} must be >= 1")
-    if tr.stop_at is not None and not 0 < tr.stop_at <= 1:
-        raise ConfigError(f"train.stop_at={tr.stop_at} is outside (0, 1]")
-    ckpt = tr.checkpoint_every or max(eval_every, (total // 5) // eval_every * eval_every)
+    _check_train(tr)
+    phases = make_phases(tr, n_train)
+    total = phases[-1].end_step
+    if tr.eval_every is not None and tr.eval_every < 1:
+        raise ConfigError(f"train.eval_every={tr.eval_every} must be >= 1")
+    every = tr.eval_every or phases[-1].steps_per_epoch
+    ckpt = tr.checkpoint_every or max(every, (total // 5) // every * every)
     if ckpt < 1:
         raise ConfigError(f"train.checkpoint_every={ckpt} must be >= 1")
     cfg = dataclasses.replace(cfg, model=model)
-    return Plan(cfg, task, splits, batch, spe, total, eval_every, ckpt)
+    if cfg.optim.name == "muon":
+        _check_muon(cfg)
+    return Plan(cfg, task, splits, phases, total, tr.eval_every, ckpt)
+
+
+def _check_train(tr) -> None:
+    if tr.stop_at is not None and not 0 < tr.stop_at <= 1:
+        raise ConfigError(f"train.stop_at={tr.stop_at} is outside (0, 1]")
+    if tr.loss not in LOSSES:
+        raise ConfigError(f"unknown train.loss {tr.loss!r}; choose one of {', '.join(LOSSES)}")
+    if tr.loss_dtype not in ("float32", "float64"):
+        raise ConfigError(f"train.loss_dtype={tr.loss_dtype!r}; choose float32 or float64")
+    if tr.curriculum not in CURRICULA:
+        raise ConfigError(f"unknown train.curriculum {tr.curriculum!r}; choose one of "
+                          f"{', '.join(CURRICULA)}")
+    if not 0 < tr.curriculum_start <= 1:
+        raise ConfigError(f"train.curriculum_start={tr.curriculum_start} is outside (0, 1]")
+    if tr.curriculum_epochs < 1:
+        raise ConfigError(f"train.curriculum_epochs={tr.curriculum_epochs} must be >= 1")
+    for key in ("detect_gap", "detect_drop"):
+        if not 0 < getattr(tr, key) < 1:
+            raise ConfigError(f"train.{key}={getattr(tr, key)} is outside (0, 1)")
+    if tr.detect_patience < 1:
+        raise ConfigError(f"train.detect_patience={tr.detect_patience} must be >= 1")
+
+
+def _check_muon(cfg: RunConfig) -> None:
+    """Muon needs hidden 2-D matrices; the two-hot MLP, for one, has none."""
+    from groklab.optim import hidden_matrix_names
+
+    abstract = nnx.eval_shape(lambda: build_model(cfg.model, 0))
+    if not hidden_matrix_names(nnx.state(abstract, nnx.Param)):
+        raise ConfigError(f"optim.name=muon needs hidden 2-D weight matrices, and model kind "
+                          f"{cfg.model.kind!r} has none (embeddings and the output head stay on "
+                          f"AdamW); use adamw or a transformer")
 
 
 def device_data(plan: Plan):
@@ -105,6 +151,9 @@ def device_data(plan: Plan):
         labels[i, sp.train_idx] = sp.train_labels
         is_train[i, sp.train_idx] = True
     keys = [seed_keys(s) for s in plan.config.seeds]
+    tr = plan.config.train
+    order0 = np.stack([initial_order(tr.curriculum, task.tokens, task.operand_positions,
+                                     sp.train_idx, s) for sp, s in zip(splits, plan.config.seeds)])
     return Data(
         tokens=jnp.asarray(task.tokens, jnp.int32),
         labels=jnp.asarray(labels),
@@ -113,15 +162,45 @@ def device_data(plan: Plan):
         is_train=jnp.asarray(is_train),
         shuffle_key=jnp.stack([k.shuffle for k in keys]),
         dropout_key=jnp.stack([k.dropout for k in keys]),
+        order0=jnp.asarray(order0, jnp.int32),
     )
+
+
+def make_recipe(plan: Plan, trainable=None):
+    """The Recipe (optimizer factory, schedules, adaptive rules) of a planned run."""
+    from groklab.engine.phases import curriculum_share
+    from groklab.engine.program import Recipe
+    from groklab.optim import adapt_wd_scale, build_optimizer, lr_multiplier, wd_multiplier
+
+    optim, tr = plan.config.optim, plan.config.train
+    lr_mult = lr_multiplier(optim, plan.total_steps)
+    wd_mult = wd_multiplier(optim, plan.total_steps)
+
+    def schedule(hparams, step, wd_scale):
+        a, b = lr_mult(step), wd_mult(step) * wd_scale
+        return {k: v * (b if "weight_decay" in k else a) for k, v in hparams.items()}
+
+    def make_tx(hp):
+        return build_optimizer(optim, hp, trainable, plan.steps_per_epoch)
+
+    def adapt_wd(scale, train_acc, val_acc):
+        return adapt_wd_scale(scale, train_acc, val_acc, optim)
+
+    def share(epoch):
+        return curriculum_share(tr, epoch)
+
+    return Recipe(make_tx=make_tx, schedule=schedule,
+                  adapt_wd=adapt_wd if optim.wd_schedule == "adaptive" else None,
+                  share=share, curriculum=tr.curriculum, sam=optim.sam_rho > 0)
 
 
 def hyperparams(plan: Plan) -> dict:
     """Per-seed vmapped hyperparameters ([S] arrays), from ``per_seed`` or the config."""
     cfg = plan.config
+    base = resolved_hparams(cfg.optim)
     out = {}
     for key in PER_SEED_KEYS:
-        values = cfg.per_seed.get(key, [getattr(cfg.optim, key)] * plan.n_seeds)
+        values = cfg.per_seed.get(key, [base[key]] * plan.n_seeds)
         out[key] = jnp.asarray(values, jnp.float32)
     return out
 
@@ -138,4 +217,8 @@ def init_params(plan: Plan):
         return nnx.state(build_model(cfg, key), nnx.Param)
 
     keys = jnp.stack([seed_keys(s).init for s in plan.config.seeds])
-    return graphdef, jax.jit(jax.vmap(one))(keys)
+    params = jax.jit(jax.vmap(one))(keys)
+    alpha = plan.config.optim.init_scale
+    if alpha != 1.0:  # Omnigrok's initialization scale α (Liu et al. 2022)
+        params = jax.tree.map(lambda p: p * alpha, params)
+    return graphdef, params

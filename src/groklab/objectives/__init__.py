@@ -1,6 +1,17 @@
-"""Objectives: what the engine minimizes. ``cross_entropy`` now; StableMax, sparsemax and
-distillation objectives plug into the same signature."""
+"""Objectives: what the engine minimizes. Softmax cross-entropy, StableMax and sparsemax over
+the answer logits; distillation objectives plug into the same signature."""
 
-from groklab.objectives.losses import cross_entropy, per_row_loss_and_correct
+from groklab.objectives.losses import (
+    LOSSES,
+    cross_entropy,
+    per_row_loss,
+    per_row_loss_and_correct,
+    softmax_collapsed,
+    sparsemax,
+    stablemax,
+    weighted_loss,
+)
+from groklab.objectives.supervised import Supervised
 
-__all__ = ["cross_entropy", "per_row_loss_and_correct"]
+__all__ = ["LOSSES", "Supervised", "cross_entropy", "per_row_loss", "per_row_loss_and_correct",
+           "softmax_collapsed", "sparsemax", "stablemax", "weighted_loss"]

@@ -9,6 +9,7 @@ exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 from collections.abc import Callable
@@ -66,14 +67,14 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
 
     def on_checkpoint(step, st, final):
         meta = {"config": plan.config.to_dict(), "step": step,
-                "epoch": step / plan.steps_per_epoch, "seeds": list(plan.config.seeds),
+                "epoch": plan.epoch_at(step), "seeds": list(plan.config.seeds),
                 "groklab_version": groklab.__version__}
         ckpts.save(step, st.params, st, meta)
         if not final:
             run.write_summary(summary(_Partial(step, milestones_ref), "interrupted"))
 
     milestones_ref = milestones or [
-        Milestones(s, cfg.train.memorized_threshold, cfg.train.grokked_threshold)
+        Milestones.for_run(s, cfg.train)
         for s in plan.config.seeds
     ]
     hooks = Hooks(on_eval=run.append_metrics, on_progress=on_progress,
@@ -114,8 +115,9 @@ def _summary(plan, result: Result | _Partial, status: str, wall: float, engine: 
         "train_time_s": round(train_time, 3),
         "steps_per_s": None if steps_per_s is None else round(steps_per_s, 3),
         "step": result.step,
-        "epoch": round(result.step / plan.steps_per_epoch, 6),
+        "epoch": round(plan.epoch_at(result.step), 6),
         "steps_per_epoch": plan.steps_per_epoch,
+        "phases": [dataclasses.asdict(ph) for ph in plan.phases],
         "total_steps": plan.total_steps,
         "n_train": plan.n_train,
         "n_val": len(plan.task.labels) - plan.n_train,
@@ -124,7 +126,7 @@ def _summary(plan, result: Result | _Partial, status: str, wall: float, engine: 
 
 
 def _replay(cfg: RunConfig, records: list[dict]) -> list[Milestones]:
-    ms = {s: Milestones(s, cfg.train.memorized_threshold, cfg.train.grokked_threshold)
+    ms = {s: Milestones.for_run(s, cfg.train)
           for s in cfg.seeds}
     for r in records:
         ms[r["seed"]].update(r)

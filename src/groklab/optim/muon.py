@@ -1,0 +1,47 @@
+"""Muon's parameter split (Jordan et al. 2024; DESIGN.md §3).
+
+Muon orthogonalizes the update of *hidden* 2-D weight matrices only: the attention and MLP
+kernels inside the transformer blocks. Embeddings, the unembedding (output head), positional
+tables and every 1-D parameter (norm scales, biases) stay on AdamW. The seeds sent embeddings and
+the head to Muon as well, and that run did not grok (seeds/README.md).
+"""
+
+from __future__ import annotations
+
+import jax
+from optax.contrib import MuonDimensionNumbers
+
+HIDDEN_CONTAINER = "blocks"  # the transformer's hidden layers live under this key
+
+
+def _names(path) -> list[str]:
+    out = []
+    for k in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(k, attr):
+                out.append(str(getattr(k, attr)))
+                break
+    return out
+
+
+def is_hidden_matrix(path, leaf) -> bool:
+    return getattr(leaf, "ndim", 0) == 2 and HIDDEN_CONTAINER in _names(path)
+
+
+def hidden_matrix_mask(params):
+    """A tree of bools: True exactly for the leaves Muon updates."""
+    return jax.tree_util.tree_map_with_path(is_hidden_matrix, params)
+
+
+def muon_dimension_numbers(params):
+    """optax's per-leaf spec: MuonDimensionNumbers() for hidden matrices (reduce axis 0, output
+    axis 1, as in x @ W), None for the leaves that go to AdamW."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, leaf: MuonDimensionNumbers() if is_hidden_matrix(path, leaf) else None,
+        params)
+
+
+def hidden_matrix_names(params) -> list[str]:
+    """Readable paths of the hidden matrices (for errors and docs)."""
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    return [".".join(_names(p)) for p, leaf in leaves if is_hidden_matrix(p, leaf)]
