@@ -65,6 +65,7 @@ class RunConfig:
     # per-seed hyperparameters: {"learning_rate": [..one per seed..], "weight_decay": [...]}
     per_seed: dict = field(default_factory=dict)
     preset: str | None = "seed-teacher"  # the model preset this config started from (a label)
+    recipes: tuple[str, ...] = ()  # recipe presets applied (labels; their values are above)
 
     def to_dict(self) -> dict:
         return _to_plain(self)

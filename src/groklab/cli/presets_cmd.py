@@ -1,16 +1,18 @@
-"""``groklab presets``: named model configs and their parameter counts."""
+"""``groklab presets``: named model configs with their parameter counts, and recipe presets."""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from groklab.models import MODEL_PRESETS, build_model, count_params
+from groklab.recipes import RECIPES
 from groklab.tasks import make_task
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("presets", help="list model presets with parameter counts",
+    p = sub.add_parser("presets", help="list model and recipe presets",
                        description="List the named model presets and their parameter counts "
                                    "for a task (default x/y mod 97, vocab 99).")
     p.add_argument("--task", default="div", help="task whose vocabulary sizes the model")
@@ -50,5 +52,13 @@ def run(args) -> int:
         table.add_column(col, justify="right" if col in ("params", "d_vocab") else "left")
     for r in preset_rows(args.task, args.p):
         table.add_row(r["name"], f"{r['params']:,}", str(r["d_vocab"]), r["summary"])
-    Console(width=max(120, Console().width)).print(table)
+    console = Console(width=max(120, Console().width))
+    console.print(table)
+    recipes = Table(title="recipe presets (groklab train --recipe NAME)")
+    for col in ("name", "what it does", "overrides", "source"):
+        recipes.add_column(col)
+    for r in RECIPES.values():
+        recipes.add_row(r.name, escape(r.summary), escape(" ".join(r.overrides) or "—"),
+                        escape(r.source))
+    console.print(recipes)
     return 0

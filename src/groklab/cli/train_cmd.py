@@ -1,6 +1,7 @@
 """``groklab train``: train S seeds of one recipe in one compiled program into a run directory.
 
-Precedence (later wins): defaults ← ``--preset`` ← ``--config FILE`` ← flags ← ``--set``.
+Precedence (later wins): defaults ← ``--preset`` ← ``--config FILE`` ← ``--recipe`` ← flags ←
+``--set``.
 The seeds' ``train_nnx.py`` flags keep working (``--p --operation --train_fraction --batch_size
 --epochs --learning_rate --weight_decay --optimizer --seed --save_dir --checkpoint_dir --resume``).
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from groklab.config import RunConfig, apply_overrides, load_config_file
 from groklab.errors import ConfigError
+from groklab.recipes import recipe_overrides
 
 # flag → config key, for the plain value flags
 FLAG_KEYS = {
@@ -29,6 +31,15 @@ FLAG_KEYS = {
     "weight_decay": "optim.weight_decay",
     "optimizer": "optim.name",
     "warmup_steps": "optim.warmup_steps",
+    "lr_schedule": "optim.lr_schedule",
+    "wd_schedule": "optim.wd_schedule",
+    "grokfast": "optim.grokfast",
+    "clip_norm": "optim.clip_norm",
+    "sam_rho": "optim.sam_rho",
+    "loss": "train.loss",
+    "loss_dtype": "train.loss_dtype",
+    "batch_schedule": "train.batch_schedule",
+    "curriculum": "train.curriculum",
 }
 
 
@@ -63,10 +74,25 @@ def add_parser(sub) -> None:
     g.add_argument("--stop_at", type=float, help="stop when every seed reaches this val accuracy")
     g.add_argument("--batch_size", type=int, help="rows per step (default 512)")
     g = p.add_argument_group("optimizer")
-    g.add_argument("--optimizer", help="optimizer name (adamw)")
+    g.add_argument("--recipe", action="append", default=[], metavar="NAME",
+                   help="a recipe preset (groklab presets), e.g. grokfast-ema, muon, "
+                        "stablemax-nowd; repeatable or comma-separated")
+    g.add_argument("--optimizer", help="adamw (default), adam, sgd, muon, or optax:<name>")
     g.add_argument("--learning_rate", type=float, help="peak learning rate (default 1e-3)")
-    g.add_argument("--weight_decay", type=float, help="decoupled weight decay (default 1.0)")
+    g.add_argument("--weight_decay", type=float, help="weight decay (default 1.0)")
     g.add_argument("--warmup_steps", type=int, help="linear warmup steps (default 10)")
+    g.add_argument("--lr_schedule", help="constant (default), cosine, linear_decay, one_cycle, "
+                                         "cyclic, plateau")
+    g.add_argument("--wd_schedule", help="constant (default), increasing, step, cosine, "
+                                         "adaptive")
+    g.add_argument("--grokfast", help="gradient filter: none (default), ema, ma")
+    g.add_argument("--orthograd", action="store_true", help="⊥Grad around the optimizer")
+    g.add_argument("--clip_norm", type=float, help="clip the global gradient norm")
+    g.add_argument("--sam_rho", type=float, help="SAM radius (0 = off)")
+    g.add_argument("--loss", help="softmax (default), stablemax, sparsemax")
+    g.add_argument("--loss_dtype", help="float32 (default) or float64")
+    g.add_argument("--batch_schedule", help="constant (default), increasing, curriculum")
+    g.add_argument("--curriculum", help="none (default), operand, loss")
     g = p.add_argument_group("output")
     g.add_argument("--out", "--save_dir", dest="out", help="run directory (default runs/<task>)")
     g.add_argument("--checkpoint_dir", help="accepted for the seed scripts; must be "
@@ -85,9 +111,14 @@ def config_from_args(args) -> RunConfig:
         if not args.config:
             data.pop("model", None)
     cfg = RunConfig.from_dict(data)
+    recipes = [r.strip() for item in args.recipe for r in item.split(",") if r.strip()]
     sets = [f"{FLAG_KEYS[k]}={v}" for k, v in vars(args).items()
             if k in FLAG_KEYS and v is not None]
-    cfg = apply_overrides(cfg, sets + list(args.set))
+    if args.orthograd:
+        sets.append("optim.orthograd=true")
+    cfg = apply_overrides(cfg, recipe_overrides(recipes) + sets + list(args.set))
+    if recipes:
+        cfg = dataclasses.replace(cfg, recipes=tuple(dict.fromkeys(cfg.recipes + tuple(recipes))))
     seeds = _seeds(args)
     if seeds is not None:
         cfg = dataclasses.replace(cfg, seeds=seeds)

@@ -26,9 +26,10 @@ LOSSES = ("softmax", "stablemax", "sparsemax")
 
 
 def stablemax_s(x: jax.Array) -> jax.Array:
-    """Prieto et al.'s s(x): x + 1 for x ≥ 0, 1 / (1 − x) for x < 0 (positive, increasing). Each
-    branch only sees inputs where it is finite, so gradients through ``where`` stay finite."""
-    pos = jnp.maximum(x, 0.0) + 1.0
+    """Prieto et al.'s s(x): x + 1 for x ≥ 0, 1 / (1 − x) for x < 0 (positive, increasing, slope
+    1 at 0 from both sides). The 1/(1 − x) branch only sees x ≤ 0, where it is finite, so
+    gradients through ``where`` stay finite."""
+    pos = x + 1.0
     neg = 1.0 / (1.0 - jnp.minimum(x, 0.0))
     return jnp.where(x >= 0, pos, neg)
 

@@ -7,6 +7,7 @@ describes each with its source.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import optax
@@ -112,14 +113,23 @@ def _choice(key: str, value, allowed, optax_ok: bool = False) -> None:
         return
     if optax_ok and isinstance(value, str) and value.startswith("optax:"):
         name = value.split(":", 1)[1]
-        if callable(getattr(optax, name, None)) and not name.startswith("_"):
+        factory = getattr(optax, name, None)
+        if callable(factory) and not name.startswith("_") and _takes_learning_rate(factory):
             return
-        raise ConfigError(f"{key}={value!r}: optax has no optimizer named {name!r}")
+        raise ConfigError(f"{key}={value!r}: optax has no optimizer named {name!r} (an optax "
+                          f"optimizer takes learning_rate, e.g. optax:lion, optax:lamb)")
     if optax_ok:
         raise ConfigError(f"unknown optimizer {value!r} ({key}); choose one of "
                           f"{', '.join(allowed)}, or optax:<name> for any optax optimizer "
                           f"(e.g. optax:lion)")
     raise ConfigError(f"unknown {key} {value!r}; choose one of {', '.join(allowed)}")
+
+
+def _takes_learning_rate(factory) -> bool:
+    try:
+        return "learning_rate" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _positive(key: str, value) -> None:

@@ -44,4 +44,5 @@ def muon_dimension_numbers(params):
 def hidden_matrix_names(params) -> list[str]:
     """Readable paths of the hidden matrices (for errors and docs)."""
     leaves = jax.tree_util.tree_leaves_with_path(params)
-    return [".".join(_names(p)) for p, leaf in leaves if is_hidden_matrix(p, leaf)]
+    names = [_names(p) for p, leaf in leaves if is_hidden_matrix(p, leaf)]
+    return [".".join(n[:-1] if n[-1] == "value" else n) for n in names]
