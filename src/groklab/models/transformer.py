@@ -24,10 +24,14 @@ from groklab.models.layers import (
 
 
 def _dropout(rate: float, x: jax.Array, key: jax.Array | None) -> jax.Array:
-    """Inverted dropout when a key is given (training); identity otherwise."""
+    """Inverted dropout when a key is given (training); identity otherwise. The mask is drawn
+    from float32 uniforms explicitly (the same draw as nnx.Dropout's bernoulli in 32-bit mode), so
+    runs with a 64-bit loss see the same dropout masks as 32-bit runs."""
     if key is None or rate == 0.0:
         return x
-    return nnx.Dropout(rate)(x, rngs=key)
+    keep = 1.0 - rate
+    mask = jax.random.uniform(key, x.shape, jnp.float32) < keep
+    return jnp.where(mask, x / keep, jnp.zeros_like(x))
 
 
 class Attention(nnx.Module):
