@@ -70,6 +70,8 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--unit", choices=("steps", "epochs"), default="steps")
     ap.add_argument("--curves", help="comma-separated epochs for a val-acc / SC-fraction table")
+    ap.add_argument("--figure", type=Path, help="write val accuracy and SC fraction vs epoch "
+                                                "(one panel each, one line per seed) here")
     args = ap.parse_args()
     runs = [load(r) for r in args.runs]
     print(f"| run | status | wall s | {args.unit} to 95 % val | {args.unit} to 99 % val |")
@@ -94,6 +96,32 @@ def main() -> None:
         print("|---|---|---|---|---|")
         for r in runs:
             print("\n".join(curves(r, epochs)))
+    if args.figure:
+        plot(runs, args.figure)
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_val, ax_sc) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    for k, r in enumerate(runs):
+        color = f"C{k}"
+        for i, seed in enumerate(sorted({m["seed"] for m in r["metrics"]})):
+            ms = [m for m in r["metrics"] if m["seed"] == seed]
+            ep = [m["epoch"] for m in ms]
+            label = r["name"] if i == 0 else None
+            ax_val.plot(ep, [m["val_acc"] for m in ms], color=color, lw=1, label=label)
+            ax_sc.plot(ep, [m.get("sc_fraction") or 0.0 for m in ms], color=color, lw=1,
+                       label=label)
+    ax_val.set(xlabel="epoch", ylabel="val accuracy", ylim=(0, 1.02))
+    ax_sc.set(xlabel="epoch", ylabel="Softmax-Collapse fraction (train rows)", ylim=(0, 1.02))
+    ax_val.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
