@@ -9,7 +9,14 @@ Data order: at epoch e seed s visits its training rows in the order
 ``jax.random.permutation(fold_in(shuffle_key_s, e), n_train)``, in batches of B; the last batch of
 an epoch may be short (it is padded and the padding weighted 0, so it is the same update as an
 unpadded short batch). Dropout at step t uses ``fold_in(dropout_key_s, t)``. Both depend only on
-(seed, epoch, step), so a resumed run replays exactly the same data and noise.
+(seed, epoch, step), so a resumed run replays exactly the same data and noise. A ``Program``
+covers one batch-size phase (engine/phases.py); with a curriculum (engine/curriculum.py) the
+batch is drawn from the available rows while the training set grows.
+
+Per step the hyperparameters come from ``Recipe.schedule`` (lr/wd schedules and the adaptive
+weight-decay multiplier) and the update from the optax chain ``Recipe.make_tx`` builds
+(groklab.optim); after each chunk the evaluation also updates the adaptive weight decay and the
+self-paced curriculum order, both carried in ``TrainState``.
 """
 
 from __future__ import annotations
