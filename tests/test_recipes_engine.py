@@ -229,3 +229,22 @@ def test_detector_fires_before_val_095_on_a_real_grokking_run():
         assert d["steps_to_val_acc"]["0.95"] is not None, d
         assert d["early_detection"]["outcome"] == "early", d
         assert d["early_detection"]["lead_steps"] >= 100, d
+
+
+def test_omnigrok_with_frozen_layers_holds_the_trainable_norm(tiny_overrides):
+    """With a trainable mask, the constraint acts on the trainable parameters only: frozen ones
+    never move and the trainable ones keep their initial norm."""
+    import optax
+
+    from groklab.optim import OptimConfig, build_optimizer
+
+    params = {"a": jnp.array([3.0, 4.0]), "b": jnp.array([1.0, 0.0])}
+    tx = build_optimizer(OptimConfig(constrain_norm=True, warmup_steps=0, learning_rate=0.1),
+                         trainable={"a": True, "b": False})
+    state = tx.init(params)
+    for _ in range(2):
+        grads = {"a": jnp.array([1.0, -2.0]), "b": jnp.array([5.0, 5.0])}
+        updates, state = jax.jit(tx.update)(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(params["b"], [1.0, 0.0])
+    assert float(jnp.linalg.norm(params["a"])) == pytest.approx(5.0, rel=1e-5)

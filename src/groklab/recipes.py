@@ -14,7 +14,7 @@ from groklab.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class Recipe:
+class RecipePreset:
     name: str
     overrides: tuple[str, ...]
     summary: str
@@ -22,44 +22,44 @@ class Recipe:
 
 
 RECIPES = {r.name: r for r in (
-    Recipe("adamw", (), "AdamW lr 1e-3, β (0.9, 0.98), wd 1, 10 warmup steps (the default)",
+    RecipePreset("adamw", (), "AdamW lr 1e-3, β (0.9, 0.98), wd 1, 10 warmup steps (the default)",
            "the seeds' teacher recipe"),
-    Recipe("grokfast-ema", ("optim.grokfast=ema",),
+    RecipePreset("grokfast-ema", ("optim.grokfast=ema",),
            "AdamW + Grokfast-EMA (α 0.98, λ 2): amplify the slow gradient component",
            "Lee et al. 2024, arXiv:2405.20233"),
-    Recipe("grokfast-ma", ("optim.grokfast=ma",),
+    RecipePreset("grokfast-ma", ("optim.grokfast=ma",),
            "AdamW + Grokfast-MA (window 100, λ 5)", "Lee et al. 2024, arXiv:2405.20233"),
-    Recipe("muon", ("optim.name=muon",),
+    RecipePreset("muon", ("optim.name=muon",),
            "Muon on hidden matrices, AdamW on embeddings/head/1-D (update RMS matched to AdamW)",
            "Jordan et al. 2024; Tveit et al. 2025, arXiv:2504.16041"),
-    Recipe("stablemax-nowd", ("train.loss=stablemax", "optim.weight_decay=0"),
+    RecipePreset("stablemax-nowd", ("train.loss=stablemax", "optim.weight_decay=0"),
            "StableMax cross-entropy without weight decay",
            "Prieto et al. 2025, arXiv:2501.04697"),
-    Recipe("softmax-nowd", ("optim.weight_decay=0",),
+    RecipePreset("softmax-nowd", ("optim.weight_decay=0",),
            "softmax cross-entropy without weight decay (the Softmax-Collapse control)",
            "Prieto et al. 2025, arXiv:2501.04697"),
-    Recipe("orthograd", ("optim.orthograd=true", "optim.weight_decay=0"),
+    RecipePreset("orthograd", ("optim.orthograd=true", "optim.weight_decay=0"),
            "⊥AdamW: gradient made orthogonal to the weights, no weight decay",
            "Prieto et al. 2025, arXiv:2501.04697"),
-    Recipe("float64", ("train.loss_dtype=float64",),
+    RecipePreset("float64", ("train.loss_dtype=float64",),
            "softmax cross-entropy computed in float64 (delays Softmax Collapse)",
            "Prieto et al. 2025, arXiv:2501.04697"),
-    Recipe("omnigrok", ("optim.constrain_norm=true", "optim.weight_decay=0"),
+    RecipePreset("omnigrok", ("optim.constrain_norm=true", "optim.weight_decay=0"),
            "total weight norm held at its initial value, no weight decay",
            "Liu et al. 2022, arXiv:2210.01117"),
-    Recipe("large-init", ("optim.init_scale=8",),
+    RecipePreset("large-init", ("optim.init_scale=8",),
            "initial weights ×8 (Omnigrok's α): delays grokking",
            "Liu et al. 2022, arXiv:2210.01117"),
-    Recipe("sam", ("optim.sam_rho=0.05",), "AdamW inside SAM with ρ 0.05",
+    RecipePreset("sam", ("optim.sam_rho=0.05",), "AdamW inside SAM with ρ 0.05",
            "Foret et al. 2021, arXiv:2010.01412"),
-    Recipe("wd-increasing", ("optim.wd_schedule=increasing",),
+    RecipePreset("wd-increasing", ("optim.wd_schedule=increasing",),
            "weight decay rising linearly to 4× over the budget", "groklab (seeds 004)"),
-    Recipe("wd-adaptive", ("optim.wd_schedule=adaptive",),
+    RecipePreset("wd-adaptive", ("optim.wd_schedule=adaptive",),
            "weight decay raised ×1.1 per eval while train − val accuracy > 0.5",
            "groklab (seeds 004); rule in optim/schedules.py"),
-    Recipe("cosine", ("optim.lr_schedule=cosine",), "cosine learning-rate decay to 0",
+    RecipePreset("cosine", ("optim.lr_schedule=cosine",), "cosine learning-rate decay to 0",
            "Loshchilov & Hutter 2017"),
-    Recipe("curriculum-operand", ("train.curriculum=operand",),
+    RecipePreset("curriculum-operand", ("train.curriculum=operand",),
            "training set grows from small operands to all rows over 20 epochs",
            "Bengio et al. 2009"),
 )}

@@ -55,7 +55,8 @@ def build_optimizer(cfg: OptimConfig, hparams: dict | None = None, trainable=Non
     inner.append(base_optimizer(cfg, hp))
     core = optax.chain(*[t for t in inner if t is not None])
     if cfg.sam_rho > 0:
-        adversary = optax.chain(optax.contrib.normalize(), optax.sgd(cfg.sam_rho))
+        adversary = optax.chain(*[t for t in (_mask(frozen), optax.contrib.normalize(),
+                                              optax.sgd(cfg.sam_rho)) if t is not None])
         core = _only_grad_fn(optax.contrib.sam(core, adversary, sync_period=2,
                                                opaque_mode=True))
     outer = [core]
@@ -63,8 +64,9 @@ def build_optimizer(cfg: OptimConfig, hparams: dict | None = None, trainable=Non
         outer.append(optax.contrib.reduce_on_plateau(
             factor=cfg.plateau_factor, patience=cfg.plateau_patience,
             accumulation_size=steps_per_epoch, min_scale=cfg.plateau_min_ratio))
-    if cfg.constrain_norm:
-        outer.append(constrain_norm())
+    if cfg.constrain_norm:  # with frozen layers, the trainable parameters' norm is held
+        outer.append(constrain_norm() if _mask(frozen) is None
+                     else optax.masked(constrain_norm(), trainable))
     outer.append(_mask(frozen))
     return optax.chain(*[t for t in outer if t is not None])
 
