@@ -54,26 +54,30 @@ class Attention(nnx.Module):
         self.causal = cfg.causal
         self.n_ctx = T
 
-    def __call__(self, x_BTd, key=None, rec: Recorder = NO_HOOKS):
+    def __call__(self, x_BTd, key=None, rec: Recorder = NO_HOOKS, last_only: bool = False):
+        """Self-attention over all T positions; with ``last_only`` only the last position's
+        query (and output) is computed — keys and values still cover every position."""
         B, T, _ = x_BTd.shape
         H, D, p = self.n_heads, self.d_head, self.prefix
-        q = self.q(x_BTd).reshape(B, T, H, D)
+        x_q = x_BTd[:, -1:] if last_only else x_BTd
+        Tq = x_q.shape[1]
+        q = self.q(x_q).reshape(B, Tq, H, D)
         k = self.k(x_BTd).reshape(B, T, H, D)
         v = rec(p + "hook_v", self.v(x_BTd).reshape(B, T, H, D))
         if self.rope:
             cos, sin = rope_tables(T, D, self.rope_base)
-            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+            q, k = apply_rope(q, cos[T - Tq:], sin[T - Tq:]), apply_rope(k, cos, sin)
         q, k = rec(p + "hook_q", q), rec(p + "hook_k", k)
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(jnp.float32(D)).astype(q.dtype)
         if self.alibi:
-            scores = scores + alibi_bias(H, T)[None].astype(scores.dtype)
+            scores = scores + alibi_bias(H, T)[None, :, T - Tq:].astype(scores.dtype)
         if self.causal:
-            mask = jnp.tril(jnp.ones((T, T), dtype=bool))
+            mask = jnp.tril(jnp.ones((T, T), dtype=bool))[T - Tq:]
             scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
         scores = rec(p + "hook_attn_scores", scores)
         pattern = rec(p + "hook_pattern", jax.nn.softmax(scores, axis=-1))
         z = rec(p + "hook_z", jnp.einsum("bhqk,bkhd->bqhd", pattern, v))
-        return _dropout(self.dropout, self.o(z.reshape(B, T, H * D)), key)
+        return _dropout(self.dropout, self.o(z.reshape(B, Tq, H * D)), key)
 
 
 class MLP(nnx.Module):
@@ -115,11 +119,16 @@ class Block(nnx.Module):
         self.mlp = MLP(cfg, prefix + "mlp.", rngs)
         self.prefix = prefix
 
-    def __call__(self, x, key=None, rec: Recorder = NO_HOOKS):
+    def __call__(self, x, key=None, rec: Recorder = NO_HOOKS, last_only: bool = False):
+        """With ``last_only`` the block returns only the last position ([B, 1, d]): the other
+        positions' outputs are never read when this is the last block and only the answer
+        logits are wanted, so their queries, attention outputs and MLP are skipped."""
         p = self.prefix
         k_attn, k_mlp = (None, None) if key is None else jax.random.split(key)
         x = rec(p + "hook_resid_pre", x)
-        attn_out = rec(p + "hook_attn_out", self.attn(self.ln1_in(x), k_attn, rec))
+        attn_out = rec(p + "hook_attn_out", self.attn(self.ln1_in(x), k_attn, rec, last_only))
+        if last_only:
+            x = x[:, -1:]
         x = rec(p + "hook_resid_mid", self.ln1_out(x + attn_out))
         mlp_out = rec(p + "hook_mlp_out", self.mlp(self.ln2_in(x), k_mlp, rec))
         return rec(p + "hook_resid_post", self.ln2_out(x + mlp_out))
@@ -153,8 +162,11 @@ class Transformer(CachingMixin, nnx.Module):
             T = tokens_BT.shape[1]
             x = x + rec("hook_pos_embed", self.pos_embed(jnp.arange(T)))[None]
         keys = [None] * len(self.blocks) if key is None else jax.random.split(key, len(self.blocks))
-        for block, k in zip(self.blocks, keys):
-            x = block(x, k, rec)
+        # Only the answer logits are read: the last block computes the last position alone
+        # (exact; skipped when every position or any intermediate is asked for).
+        last_only = not all_positions and not rec.wanted
+        for i, (block, k) in enumerate(zip(self.blocks, keys)):
+            x = block(x, k, rec, last_only and i == len(self.blocks) - 1)
         x = rec("ln_final.hook_normalized", self.ln_final(x))
         return self.unembed(x if all_positions else x[:, -1])
 
