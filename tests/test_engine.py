@@ -161,3 +161,30 @@ def test_milestones_from_hand_made_records():
     d = censored.to_dict()
     assert d["steps_to_val_acc"]["0.5"] is None and d["grokking_delay_steps"] is None
     assert d["grokked"] is False
+
+
+def test_seeds_split_across_devices_give_the_same_metrics():
+    """With 2 (forced CPU) devices the seed axis is sharded across them; the metrics equal the
+    single-device run within float tolerance."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent / "scripts" / "sharded_run.py"
+
+    def run_with(flags):
+        env = {**os.environ, "XLA_FLAGS": flags}
+        out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                             text=True, timeout=300, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    two = run_with("--xla_force_host_platform_device_count=2")
+    one = run_with("")
+    assert (two["devices"], two["placed_on"], one["placed_on"]) == (2, 2, 1)
+    assert len(two["records"]) == len(one["records"]) == 12
+    for a, b in zip(two["records"], one["records"]):
+        assert a["seed"] == b["seed"] and a["step"] == b["step"]
+        for k in METRIC_KEYS:
+            assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k

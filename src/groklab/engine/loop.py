@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
+from groklab.engine.devices import SeedPlacement
 from groklab.engine.milestones import Milestones
 from groklab.engine.phases import phase_at
 from groklab.engine.program import Objective, Program, TrainState
@@ -70,11 +71,12 @@ class Engine:
         self.plan = plan
         tr = plan.config.train
         self.x64 = tr.loss_dtype == "float64"
-        self.data = device_data(plan)
-        self.hparams = hyperparams(plan)
+        self.placement = SeedPlacement(plan.n_seeds)
+        self.data = self.placement.data(device_data(plan))
+        self.hparams = self.placement.seeds(hyperparams(plan))
         graphdef, default_params = init_params(plan)
         self.graphdef = graphdef
-        self.init_params = default_params if params is None else params
+        self.init_params = self.placement.seeds(default_params if params is None else params)
         if objective is None:
             objective = Supervised(tr.loss, tr.loss_dtype)
         recipe = make_recipe(plan, trainable)
@@ -89,7 +91,8 @@ class Engine:
         self.compile_time_s = 0.0
 
     def initial_state(self) -> TrainState:
-        return self.program.init_all(self.init_params, self.hparams, self.data.order0)
+        return self.placement.seeds(
+            self.program.init_all(self.init_params, self.hparams, self.data.order0))
 
     def _chunk(self, n_steps: int, state: TrainState, start: int):
         """Run ``n_steps`` from global step ``start`` (within one phase), then evaluate."""
@@ -107,7 +110,7 @@ class Engine:
             milestones: list[Milestones] | None = None, hooks: Hooks | None = None) -> Result:
         plan, cfg = self.plan, self.plan.config
         hooks = hooks or Hooks()
-        state = self.initial_state() if state is None else state
+        state = self.initial_state() if state is None else self.placement.seeds(state)
         milestones = milestones or [
             Milestones.for_run(s, cfg.train)
             for s in cfg.seeds
