@@ -72,6 +72,8 @@ def main() -> None:
     ap.add_argument("--curves", help="comma-separated epochs for a val-acc / SC-fraction table")
     ap.add_argument("--figure", type=Path, help="write val accuracy and SC fraction vs epoch "
                                                 "(one panel each, one line per seed) here")
+    ap.add_argument("--detector", action="store_true",
+                    help="also list the early-grokking detector's verdict per seed")
     args = ap.parse_args()
     runs = [load(r) for r in args.runs]
     print(f"| run | status | wall s | {args.unit} to 95 % val | {args.unit} to 99 % val |")
@@ -98,6 +100,14 @@ def main() -> None:
             print("\n".join(curves(r, epochs)))
     if args.figure:
         plot(runs, args.figure)
+    if args.detector:
+        print("\n| run | seed | detector fired (step) | val 0.95 (step) | lead (steps) | outcome |")
+        print("|---|---|---|---|---|---|")
+        for r in runs:
+            for s in r["summary"]["seeds"]:
+                d = s.get("early_detection") or {}
+                print(f"| {r['name']} | {s['seed']} | {d.get('fired_step')} | "
+                      f"{d.get('target_step')} | {d.get('lead_steps')} | {d.get('outcome')} |")
 
 
 def plot(runs: list[dict], path: Path) -> None:
