@@ -217,10 +217,10 @@ def test_cli_bad_recipe_input_is_one_line(capsys, tmp_path, argv, fragment):
 
 
 def test_detector_fires_before_val_095_on_a_real_grokking_run():
-    """x+y mod 23, one layer, weight decay 1: both seeds memorize by step 100 and reach val 0.95
+    """x+y mod 23, one layer, weight decay 1: the seeds memorize by step 100 and reach val 0.95
     after 1000+ steps; the detector must fire before that, from the curves alone."""
     over = ["task.name=add", "task.p=23", "model.d_model=32", "model.n_layers=1",
-            "model.dropout=0.0", "train.batch_size=512", "train.steps=1600",
+            "model.dropout=0.0", "train.batch_size=512", "train.steps=3000",
             "train.eval_every=50", "optim.learning_rate=3e-3", "optim.weight_decay=1.0",
             "train.stop_at=0.95"]
     _, result, _ = run(over, seeds=(0, 1))
