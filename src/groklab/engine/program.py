@@ -179,8 +179,8 @@ class Program:
         (no dropout), in blocks of ``eval_batch_size`` rows."""
         model = nnx.merge(self.graphdef, params)
         N = data.tokens.shape[0]
-        E = min(self.eval_batch_size, N)
-        n_blocks = -(-N // E)
+        n_blocks = -(-N // min(self.eval_batch_size, N))
+        E = -(-N // n_blocks)  # equal blocks: at most n_blocks - 1 padded rows
         pad = n_blocks * E - N
         tokens = jnp.pad(data.tokens, ((0, pad), (0, 0))).reshape(n_blocks, E, -1)
         labels = jnp.pad(data_s["labels"], (0, pad)).reshape(n_blocks, E)
@@ -212,11 +212,17 @@ class Program:
             "weight_norm": optax.tree.norm(params), "sc_fraction": mean(collapsed, is_train),
         }
 
-    def chunk_one_seed(self, data, data_s, hparams, state, start, n_steps: int):
+    def train_steps(self, data, data_s, hparams, state, start, n_steps: int) -> TrainState:
+        """``n_steps`` training steps of one seed from global step ``start`` (one scan)."""
         def body(st, t):
             return self.train_step(data, data_s, hparams, st, t), None
 
         state, _ = jax.lax.scan(body, state, start + jnp.arange(n_steps, dtype=jnp.int32))
+        return state
+
+    def end_chunk(self, data, data_s, hparams, state, step):
+        """The evaluation at the end of a chunk, and what it updates: the adaptive weight decay
+        and the self-paced curriculum order. Returns (state, metrics)."""
         rows = self.eval_rows(data, data_s, state.params)
         metrics = self.evaluate(data, data_s, state.params, rows)
         if self.recipe.adapt_wd is not None:
@@ -225,7 +231,7 @@ class Program:
             state = state._replace(wd_scale=jnp.where(state.alive, scale, state.wd_scale))
         if self.recipe.curriculum == "loss":
             state = state._replace(order=loss_order(rows[0][data_s["train_idx"]]))
-        hp = self.recipe.schedule(hparams, start + n_steps, state.wd_scale)
+        hp = self.recipe.schedule(hparams, step, state.wd_scale)
         metrics.update(grad_norm=state.grad_norm, alive=state.alive,
                        diverged_step=state.diverged_step,
                        lr=hp["learning_rate"] * plateau_scale(state.opt_state),
@@ -236,11 +242,18 @@ class Program:
 
     @partial(jax.jit, static_argnums=(0, 4), donate_argnums=(3,))
     def run_chunk(self, data: Data, hparams, state: TrainState, n_steps: int, start):
+        """Every seed's ``n_steps`` steps, vmapped over seeds; then every seed's evaluation,
+        one seed after another (``lax.map``): the evaluation's big forward passes run at the
+        same speed per seed while the batched version was 1.4–1.8× slower on CPU for 8 seeds
+        (BENCHMARKS.md, issue 5)."""
         per_seed = {"labels": data.labels, "train_idx": data.train_idx,
                     "is_train": data.is_train, "shuffle_key": data.shuffle_key,
                     "dropout_key": data.dropout_key}
-        fn = partial(self.chunk_one_seed, n_steps=n_steps)
-        return jax.vmap(fn, in_axes=(None, 0, 0, 0, None))(data, per_seed, hparams, state, start)
+        train = partial(self.train_steps, n_steps=n_steps)
+        state = jax.vmap(train, in_axes=(None, 0, 0, 0, None))(data, per_seed, hparams, state,
+                                                                start)
+        return jax.lax.map(lambda a: self.end_chunk(data, *a, start + n_steps),
+                           (per_seed, hparams, state))
 
     @partial(jax.jit, static_argnums=(0,))
     def init_all(self, params, hparams, order0) -> TrainState:

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from groklab.errors import ConfigError
+from groklab.models.dropout import DROPOUT_RNGS
 
 POSITIONS = ("learned", "rope", "alibi", "none")
 NORMS = ("rmsnorm", "layernorm", "none")
@@ -40,6 +41,7 @@ class ModelConfig:
     norm_position: str = "pre"  # pre-norm (x + f(norm(x))) or post-norm (norm(x + f(x)))
     activation: str = "swiglu"  # relu / gelu / silu / swiglu (gated, Shazeer 2020)
     dropout: float = 0.0  # on attention output and MLP hidden activations, train mode only
+    dropout_rng: str = "hash"  # keep masks from a keyed integer hash, or "threefry" (dropout.py)
     use_bias: bool = False  # biases in every linear layer
     causal: bool = True  # causal attention mask
     # two-hot MLP (kind == "mlp")
@@ -122,6 +124,7 @@ class ModelConfig:
             _positive("model.d_mlp", self.d_mlp)
         if self.positions == "rope" and self.head_dim % 2:
             raise ConfigError(f"d_head={self.head_dim} is odd; RoPE needs an even head width")
+        _choice("model.dropout_rng", self.dropout_rng, DROPOUT_RNGS)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout={self.dropout} is outside [0, 1)")
         if self.rope_base <= 0:

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from groklab.models.config import ModelConfig
+from groklab.models.dropout import dropout
 from groklab.models.hooks import NO_HOOKS, CachingMixin, Recorder
 from groklab.models.layers import (
     ACTIVATION_FNS,
@@ -23,15 +24,11 @@ from groklab.models.layers import (
 )
 
 
-def _dropout(rate: float, x: jax.Array, key: jax.Array | None) -> jax.Array:
-    """Inverted dropout when a key is given (training); identity otherwise. The mask is drawn
-    from float32 uniforms explicitly (the same draw as nnx.Dropout's bernoulli in 32-bit mode), so
-    runs with a 64-bit loss see the same dropout masks as 32-bit runs."""
-    if key is None or rate == 0.0:
-        return x
-    keep = 1.0 - rate
-    mask = jax.random.uniform(key, x.shape, jnp.float32) < keep
-    return jnp.where(mask, x / keep, jnp.zeros_like(x))
+def _dense(layer: nnx.Linear, x: jax.Array) -> jax.Array:
+    """Apply a linear layer to the rows of ``x`` [..., d] flattened to one matrix: the same
+    arithmetic, but on CPU (XLA + XNNPACK) the 2-D form avoids a slow transposed layout in the
+    backward pass (3× faster for the seed-teacher MLP; BENCHMARKS.md, issue 5)."""
+    return layer(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
 
 
 class Attention(nnx.Module):
@@ -44,7 +41,8 @@ class Attention(nnx.Module):
         self.k = nnx.Linear(cfg.d_model, H * D, **lin)
         self.v = nnx.Linear(cfg.d_model, H * D, **lin)
         self.o = nnx.Linear(H * D, cfg.d_model, **lin)
-        self.n_heads, self.d_head, self.dropout = H, D, cfg.dropout
+        self.n_heads, self.d_head = H, D
+        self.dropout, self.dropout_rng = cfg.dropout, cfg.dropout_rng
         self.prefix = prefix
         T = cfg.n_ctx
         # Constant tables are plain arrays computed at trace time, not parameters.
@@ -61,9 +59,9 @@ class Attention(nnx.Module):
         H, D, p = self.n_heads, self.d_head, self.prefix
         x_q = x_BTd[:, -1:] if last_only else x_BTd
         Tq = x_q.shape[1]
-        q = self.q(x_q).reshape(B, Tq, H, D)
-        k = self.k(x_BTd).reshape(B, T, H, D)
-        v = rec(p + "hook_v", self.v(x_BTd).reshape(B, T, H, D))
+        q = _dense(self.q, x_q).reshape(B, Tq, H, D)
+        k = _dense(self.k, x_BTd).reshape(B, T, H, D)
+        v = rec(p + "hook_v", _dense(self.v, x_BTd).reshape(B, T, H, D))
         if self.rope:
             cos, sin = rope_tables(T, D, self.rope_base)
             q, k = apply_rope(q, cos[T - Tq:], sin[T - Tq:]), apply_rope(k, cos, sin)
@@ -77,7 +75,7 @@ class Attention(nnx.Module):
         scores = rec(p + "hook_attn_scores", scores)
         pattern = rec(p + "hook_pattern", jax.nn.softmax(scores, axis=-1))
         z = rec(p + "hook_z", jnp.einsum("bhqk,bkhd->bqhd", pattern, v))
-        return _dropout(self.dropout, self.o(z.reshape(B, Tq, H * D)), key)
+        return dropout(self.dropout, _dense(self.o, z.reshape(B, Tq, H * D)), key, self.dropout_rng)
 
 
 class MLP(nnx.Module):
@@ -90,18 +88,18 @@ class MLP(nnx.Module):
         self.w_gate = nnx.Linear(cfg.d_model, cfg.mlp_dim, **lin) if gated else None
         self.w_out = nnx.Linear(cfg.mlp_dim, cfg.d_model, **lin)
         self.act = ACTIVATION_FNS[cfg.activation]
-        self.dropout, self.prefix = cfg.dropout, prefix
+        self.dropout, self.dropout_rng, self.prefix = cfg.dropout, cfg.dropout_rng, prefix
 
     def __call__(self, x, key=None, rec: Recorder = NO_HOOKS):
         p = self.prefix
         if self.w_gate is None:
-            pre = rec(p + "hook_pre", self.w_in(x))
+            pre = rec(p + "hook_pre", _dense(self.w_in, x))
             post = self.act(pre)
         else:
-            pre = rec(p + "hook_pre", self.w_gate(x))
-            post = self.act(pre) * self.w_in(x)
+            pre = rec(p + "hook_pre", _dense(self.w_gate, x))
+            post = self.act(pre) * _dense(self.w_in, x)
         post = rec(p + "hook_post", post)
-        return self.w_out(_dropout(self.dropout, post, key))
+        return _dense(self.w_out, dropout(self.dropout, post, key, self.dropout_rng))
 
 
 class Block(nnx.Module):
@@ -168,7 +166,7 @@ class Transformer(CachingMixin, nnx.Module):
         for i, (block, k) in enumerate(zip(self.blocks, keys)):
             x = block(x, k, rec, last_only and i == len(self.blocks) - 1)
         x = rec("ln_final.hook_normalized", self.ln_final(x))
-        return self.unembed(x if all_positions else x[:, -1])
+        return _dense(self.unembed, x if all_positions else x[:, -1])
 
     def hook_names(self) -> list[str]:
         """Every hook point this model records, in forward order."""
