@@ -212,3 +212,28 @@ def test_engine_equals_the_plain_reference_trainer(tiny_overrides):
     for a, b in zip(jax.tree.leaves(engine_params), jax.tree.leaves(nnx.state(
             nnx.merge(plain.graphdef, plain.params), nnx.Param))):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_shared_prefix_split_of_a_task_table():
+    from groklab.engine.prefix import shared_prefix
+    from groklab.tasks import make_task
+
+    tokens = np.asarray(make_task("div", 11).tokens)  # [a, op, b, =]
+    sp = shared_prefix(tokens)
+    assert sp.length == 2 and len(sp.prefixes) == 11  # one prefix per a
+    np.testing.assert_array_equal(np.concatenate([sp.prefixes[sp.index], sp.suffix], 1), tokens)
+    # nothing shared when every row's prefix is distinct
+    rows = np.random.default_rng(0).permutation(1000).reshape(-1, 1) + np.zeros((1, 3), int)
+    assert shared_prefix(rows).length == 0
+    np.testing.assert_array_equal(shared_prefix(rows).suffix, rows)
+
+
+def test_shared_prefix_evaluation_gives_the_same_metrics(tiny_overrides):
+    over = tiny_overrides + ["train.epochs=3"]
+    _, shared = run(over, seeds=(0, 1))
+    _, plain = run(over + ["train.eval_shared_prefix=false"], seeds=(0, 1))
+    for a, b in zip(shared, plain):
+        for k in ("train_loss", "val_loss"):
+            assert a[k] == pytest.approx(b[k], rel=1e-5), k
+        for k in ("train_acc", "val_acc"):
+            assert a[k] == pytest.approx(b[k], abs=1e-6), k

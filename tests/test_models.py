@@ -231,3 +231,29 @@ def test_last_position_path_equals_the_full_forward(positions, norm_position):
     np.testing.assert_allclose(z_fast, z_full, atol=1e-5)
     for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_full)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("positions", ["rope", "alibi", "learned", "none"])
+@pytest.mark.parametrize("norm_position", ["pre", "post"])
+def test_shared_prefix_logits_equal_the_full_forward(positions, norm_position):
+    """Evaluating each distinct prefix once (the rows' suffixes read its keys/values) gives the
+    full forward's answer logits (tolerance 1e-5 absolute, float32)."""
+    cfg = ModelConfig.seed_teacher(positions=positions, norm_position=norm_position, n_heads=2,
+                                   d_model=32, n_layers=3).resolve_for_task(12, 4, (0, 2))
+    model = build_model(cfg, 0)
+    tokens = jax.random.randint(jax.random.key(1), (40, 4), 0, 12)
+    for P in (1, 2, 3):
+        prefixes, index = np.unique(np.asarray(tokens[:, :P]), axis=0, return_inverse=True)
+        got = model.logits_shared_prefix(jnp.asarray(prefixes), jnp.asarray(index.reshape(-1)),
+                                         tokens[:, P:])
+        want = model(tokens, all_positions=True)[:, -1]
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_dense_on_rows_equals_the_linear_layer():
+    from groklab.models.transformer import _dense
+
+    layer = nnx.Linear(8, 5, rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(3), (4, 3, 8))
+    np.testing.assert_allclose(_dense(layer, x), layer(x), rtol=1e-6, atol=1e-6)
+    assert _dense(layer, x).shape == (4, 3, 5)

@@ -42,6 +42,7 @@ class TrainConfig:
     memorized_threshold: float = 0.99  # train_acc that counts as memorized
     checkpoint_every: int | None = None  # steps between periodic checkpoints; None = 1/5 budget
     eval_batch_size: int = 4096  # rows per block of the full evaluation (memory bound only)
+    eval_shared_prefix: bool = True  # evaluate each distinct causal prefix once (exact)
     loss: str = "softmax"  # softmax / stablemax / sparsemax (DESIGN.md §3 "Losses")
     loss_dtype: str = "float32"  # float32 or float64 (64-bit mode for the compiled program)
     batch_schedule: str = "constant"  # constant / increasing / curriculum (engine/phases.py)

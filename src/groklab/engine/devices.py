@@ -15,7 +15,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-SHARED_DATA_FIELDS = ("tokens", "true_labels")  # Data fields without a seed axis
+# Data fields without a seed axis
+SHARED_DATA_FIELDS = ("tokens", "true_labels", "prefix_tokens", "prefix_index", "suffix_tokens")
 
 
 class SeedPlacement:

@@ -80,10 +80,12 @@ class Engine:
         if objective is None:
             objective = Supervised(tr.loss, tr.loss_dtype)
         recipe = make_recipe(plan, trainable)
+        cpu = jax.default_backend() == "cpu" and self.placement.n_devices == 1
+        eval_seeds = "map" if cpu else "vmap"
         self.programs = [
             Program(graphdef=graphdef, recipe=recipe, objective=objective, phase=phase,
                     n_train=plan.n_train, eval_batch_size=tr.eval_batch_size,
-                    eval_loss=tr.loss, loss_dtype=tr.loss_dtype)
+                    eval_loss=tr.loss, loss_dtype=tr.loss_dtype, eval_seeds=eval_seeds)
             for phase in plan.phases
         ]
         self.program = self.programs[0]

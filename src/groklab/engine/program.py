@@ -79,12 +79,16 @@ class Data:
     shuffle_key: jax.Array  # [S] keys
     dropout_key: jax.Array  # [S] keys
     order0: jax.Array  # [S, n_train] int32 initial curriculum order, or [S, 1]
+    # shared-prefix evaluation (engine/prefix.py); an empty prefix [1, 0] turns it off
+    prefix_tokens: jax.Array  # [U, P] int32 distinct prefixes of the table
+    prefix_index: jax.Array  # [N] int32 each row's prefix
+    suffix_tokens: jax.Array  # [N, T − P] int32
 
 
 jax.tree_util.register_dataclass(
     Data,
     data_fields=["tokens", "labels", "true_labels", "train_idx", "is_train", "shuffle_key",
-                 "dropout_key", "order0"],
+                 "dropout_key", "order0", "prefix_tokens", "prefix_index", "suffix_tokens"],
     meta_fields=[],
 )
 
@@ -117,6 +121,7 @@ class Program:
     eval_batch_size: int = 4096
     eval_loss: str = "softmax"
     loss_dtype: str = "float32"
+    eval_seeds: str = "map"  # "map": one seed after another (CPU); "vmap": batched (devices)
 
     # ----- one seed -----
 
@@ -126,14 +131,26 @@ class Program:
         return TrainState(params, opt_state, jnp.array(True), jnp.array(-1, jnp.int32),
                           jnp.array(0.0, jnp.float32), jnp.array(1.0, jnp.float32), order0)
 
-    def _batch(self, data_s, order, step):
-        """Positions into train_idx and weights of the batch taken at global step ``step``."""
-        ph, n = self.phase, self.n_train
-        B, spe = ph.batch_size, ph.steps_per_epoch
+    def _epoch_of(self, step):
+        ph = self.phase
         local = step - ph.start_step
-        epoch, within = ph.start_epoch + local // spe, local % spe
+        return ph.start_epoch + local // ph.steps_per_epoch, local % ph.steps_per_epoch
+
+    def epoch_order(self, data_s, epoch):
+        """The seed's order of its training rows in ``epoch`` (padded to whole batches)."""
+        ph, n = self.phase, self.n_train
         epoch_key = jax.random.fold_in(data_s["shuffle_key"], epoch)
-        perm = jnp.pad(jax.random.permutation(epoch_key, n), (0, spe * B - n))
+        return jnp.pad(jax.random.permutation(epoch_key, n),
+                       (0, ph.steps_per_epoch * ph.batch_size - n))
+
+    def _batch(self, data_s, order, step, perm=None):
+        """Positions into train_idx and weights of the batch taken at global step ``step``
+        (``perm``: that epoch's ``epoch_order`` if already computed)."""
+        ph, n = self.phase, self.n_train
+        B = ph.batch_size
+        epoch, within = self._epoch_of(step)
+        epoch_key = jax.random.fold_in(data_s["shuffle_key"], epoch)
+        perm = self.epoch_order(data_s, epoch) if perm is None else perm
         pos = jax.lax.dynamic_slice_in_dim(perm, within * B, B)
         weights = ((within * B + jnp.arange(B)) < n).astype(jnp.float32)
         if self.recipe.curriculum != "none":
@@ -145,8 +162,9 @@ class Program:
             weights = jnp.where(growing, jnp.ones_like(weights), weights)
         return pos, weights
 
-    def train_step(self, data, data_s, hparams, state: TrainState, step) -> TrainState:
-        pos, weights = self._batch(data_s, state.order, step)
+    def train_step(self, data, data_s, hparams, state: TrainState, step,
+                   perm=None) -> TrainState:
+        pos, weights = self._batch(data_s, state.order, step, perm)
         rows = data_s["train_idx"][pos]
         tokens, labels = data.tokens[rows], data_s["labels"][rows]
         key = jax.random.fold_in(data_s["dropout_key"], step)
@@ -182,17 +200,23 @@ class Program:
         n_blocks = -(-N // min(self.eval_batch_size, N))
         E = -(-N // n_blocks)  # equal blocks: at most n_blocks - 1 padded rows
         pad = n_blocks * E - N
-        tokens = jnp.pad(data.tokens, ((0, pad), (0, 0))).reshape(n_blocks, E, -1)
-        labels = jnp.pad(data_s["labels"], (0, pad)).reshape(n_blocks, E)
+
+        def blocks(x):
+            return jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape(n_blocks, E,
+                                                                               *x.shape[1:])
+
+        shared = data.prefix_tokens.shape[1] > 0
+        inputs = ((data.suffix_tokens, data.prefix_index) if shared else (data.tokens,))
         dtype = jnp.dtype(self.loss_dtype)
 
         def block(args):
-            tok, lab = args
-            logits = model(tok)
+            *x, lab = args
+            logits = (model.logits_shared_prefix(data.prefix_tokens, x[1], x[0]) if shared
+                      else model(x[0]))
             loss, correct = per_row_loss_and_correct(logits, lab, self.eval_loss, dtype)
             return loss.astype(jnp.float32), correct, softmax_collapsed(logits, dtype)
 
-        out = jax.lax.map(block, (tokens, labels))
+        out = jax.lax.map(block, tuple(blocks(x) for x in (*inputs, data_s["labels"])))
         return tuple(x.reshape(-1)[:N] for x in out)
 
     def evaluate(self, data, data_s, params, rows=None) -> dict:
@@ -214,10 +238,20 @@ class Program:
 
     def train_steps(self, data, data_s, hparams, state, start, n_steps: int) -> TrainState:
         """``n_steps`` training steps of one seed from global step ``start`` (one scan)."""
-        def body(st, t):
-            return self.train_step(data, data_s, hparams, st, t), None
+        def body(carry, t):
+            st, perm = carry
+            # the epoch's order is drawn once, at its first step (or the chunk's first): a
+            # permutation is a sort, 4 % of a step when drawn every step
+            _, within = self._epoch_of(t)
+            perm = jax.lax.cond((within == 0) | (t == start),
+                                lambda: self.epoch_order(data_s, self._epoch_of(t)[0]),
+                                lambda: perm)
+            return (self.train_step(data, data_s, hparams, st, t, perm), perm), None
 
-        state, _ = jax.lax.scan(body, state, start + jnp.arange(n_steps, dtype=jnp.int32))
+        ph = self.phase
+        perm0 = jnp.zeros(ph.steps_per_epoch * ph.batch_size, jnp.int32)
+        (state, _), _ = jax.lax.scan(body, (state, perm0),
+                                     start + jnp.arange(n_steps, dtype=jnp.int32))
         return state
 
     def end_chunk(self, data, data_s, hparams, state, step):
@@ -243,15 +277,19 @@ class Program:
     @partial(jax.jit, static_argnums=(0, 4), donate_argnums=(3,))
     def run_chunk(self, data: Data, hparams, state: TrainState, n_steps: int, start):
         """Every seed's ``n_steps`` steps, vmapped over seeds; then every seed's evaluation,
-        one seed after another (``lax.map``): the evaluation's big forward passes run at the
-        same speed per seed while the batched version was 1.4–1.8× slower on CPU for 8 seeds
-        (BENCHMARKS.md, issue 5)."""
+        one seed after another (``lax.map``) on a single CPU device: the evaluation's big
+        forward passes then run at the same speed per seed, where the batched version was
+        1.4–1.8× slower for 8 seeds (BENCHMARKS.md, issue 5). With several devices, or on
+        accelerators, the evaluation is vmapped like the steps (``eval_seeds``)."""
         per_seed = {"labels": data.labels, "train_idx": data.train_idx,
                     "is_train": data.is_train, "shuffle_key": data.shuffle_key,
                     "dropout_key": data.dropout_key}
         train = partial(self.train_steps, n_steps=n_steps)
         state = jax.vmap(train, in_axes=(None, 0, 0, 0, None))(data, per_seed, hparams, state,
                                                                 start)
+        if self.eval_seeds == "vmap":
+            return jax.vmap(self.end_chunk, in_axes=(None, 0, 0, 0, None))(
+                data, per_seed, hparams, state, start + n_steps)
         return jax.lax.map(lambda a: self.end_chunk(data, *a, start + n_steps),
                            (per_seed, hparams, state))
 

@@ -141,6 +141,7 @@ def _check_muon(cfg: RunConfig) -> None:
 
 def device_data(plan: Plan):
     """The ``Data`` pytree the program reads (see engine.program)."""
+    from groklab.engine.prefix import no_prefix, shared_prefix
     from groklab.engine.program import Data, seed_keys
 
     task, splits = plan.task, plan.splits
@@ -154,7 +155,13 @@ def device_data(plan: Plan):
     tr = plan.config.train
     order0 = np.stack([initial_order(tr.curriculum, task.tokens, task.operand_positions,
                                      sp.train_idx, s) for sp, s in zip(splits, plan.config.seeds)])
+    model = plan.config.model
+    share = tr.eval_shared_prefix and model.kind == "transformer" and model.causal
+    prefix = shared_prefix(task.tokens) if share else no_prefix(task.tokens)
     return Data(
+        prefix_tokens=jnp.asarray(prefix.prefixes),
+        prefix_index=jnp.asarray(prefix.index),
+        suffix_tokens=jnp.asarray(prefix.suffix),
         tokens=jnp.asarray(task.tokens, jnp.int32),
         labels=jnp.asarray(labels),
         true_labels=jnp.asarray(task.labels, jnp.int32),

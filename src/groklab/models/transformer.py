@@ -52,30 +52,49 @@ class Attention(nnx.Module):
         self.causal = cfg.causal
         self.n_ctx = T
 
-    def __call__(self, x_BTd, key=None, rec: Recorder = NO_HOOKS, last_only: bool = False):
+    def keys_values(self, x_BTd, offset: int = 0):
+        """Keys (position-encoded) and values [B, T, H, D] of positions offset..offset+T-1."""
+        B, T, _ = x_BTd.shape
+        H, D = self.n_heads, self.d_head
+        k = _dense(self.k, x_BTd).reshape(B, T, H, D)
+        v = _dense(self.v, x_BTd).reshape(B, T, H, D)
+        if self.rope:
+            cos, sin = rope_tables(offset + T, D, self.rope_base)
+            k = apply_rope(k, cos[offset:], sin[offset:])
+        return k, v
+
+    def __call__(self, x_BTd, key=None, rec: Recorder = NO_HOOKS, last_only: bool = False,
+                 past=None):
         """Self-attention over all T positions; with ``last_only`` only the last position's
-        query (and output) is computed — keys and values still cover every position."""
+        query (and output) is computed — keys and values still cover every position. ``past``:
+        keys and values [B, P, H, D] of P earlier positions (then x covers positions P..P+T-1;
+        see ``Transformer.logits_shared_prefix``)."""
         B, T, _ = x_BTd.shape
         H, D, p = self.n_heads, self.d_head, self.prefix
+        P = 0 if past is None else past[0].shape[1]
+        L = P + T  # total length attended over
         x_q = x_BTd[:, -1:] if last_only else x_BTd
         Tq = x_q.shape[1]
         q = _dense(self.q, x_q).reshape(B, Tq, H, D)
-        k = _dense(self.k, x_BTd).reshape(B, T, H, D)
-        v = rec(p + "hook_v", _dense(self.v, x_BTd).reshape(B, T, H, D))
+        k, v = self.keys_values(x_BTd, P)
+        if past is not None:
+            k, v = jnp.concatenate([past[0], k], 1), jnp.concatenate([past[1], v], 1)
+        v = rec(p + "hook_v", v)
         if self.rope:
-            cos, sin = rope_tables(T, D, self.rope_base)
-            q, k = apply_rope(q, cos[T - Tq:], sin[T - Tq:]), apply_rope(k, cos, sin)
+            cos, sin = rope_tables(L, D, self.rope_base)
+            q = apply_rope(q, cos[L - Tq:], sin[L - Tq:])
         q, k = rec(p + "hook_q", q), rec(p + "hook_k", k)
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(jnp.float32(D)).astype(q.dtype)
         if self.alibi:
-            scores = scores + alibi_bias(H, T)[None, :, T - Tq:].astype(scores.dtype)
+            scores = scores + alibi_bias(H, L)[None, :, L - Tq:].astype(scores.dtype)
         if self.causal:
-            mask = jnp.tril(jnp.ones((T, T), dtype=bool))[T - Tq:]
+            mask = jnp.tril(jnp.ones((L, L), dtype=bool))[L - Tq:]
             scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
         scores = rec(p + "hook_attn_scores", scores)
         pattern = rec(p + "hook_pattern", jax.nn.softmax(scores, axis=-1))
         z = rec(p + "hook_z", jnp.einsum("bhqk,bkhd->bqhd", pattern, v))
-        return dropout(self.dropout, _dense(self.o, z.reshape(B, Tq, H * D)), key, self.dropout_rng)
+        out = _dense(self.o, z.reshape(B, Tq, H * D))
+        return dropout(self.dropout, out, key, self.dropout_rng)
 
 
 class MLP(nnx.Module):
@@ -117,14 +136,17 @@ class Block(nnx.Module):
         self.mlp = MLP(cfg, prefix + "mlp.", rngs)
         self.prefix = prefix
 
-    def __call__(self, x, key=None, rec: Recorder = NO_HOOKS, last_only: bool = False):
+    def __call__(self, x, key=None, rec: Recorder = NO_HOOKS, last_only: bool = False,
+                 past=None):
         """With ``last_only`` the block returns only the last position ([B, 1, d]): the other
         positions' outputs are never read when this is the last block and only the answer
-        logits are wanted, so their queries, attention outputs and MLP are skipped."""
+        logits are wanted, so their queries, attention outputs and MLP are skipped. ``past``:
+        attention keys/values of earlier positions (``Attention.__call__``)."""
         p = self.prefix
         k_attn, k_mlp = (None, None) if key is None else jax.random.split(key)
         x = rec(p + "hook_resid_pre", x)
-        attn_out = rec(p + "hook_attn_out", self.attn(self.ln1_in(x), k_attn, rec, last_only))
+        attn_out = rec(p + "hook_attn_out",
+                       self.attn(self.ln1_in(x), k_attn, rec, last_only, past))
         if last_only:
             x = x[:, -1:]
         x = rec(p + "hook_resid_mid", self.ln1_out(x + attn_out))
@@ -167,6 +189,28 @@ class Transformer(CachingMixin, nnx.Module):
             x = block(x, k, rec, last_only and i == len(self.blocks) - 1)
         x = rec("ln_final.hook_normalized", self.ln_final(x))
         return _dense(self.unembed, x if all_positions else x[:, -1])
+
+    def logits_shared_prefix(self, prefix_UP, index_N, suffix_NS):
+        """Answer logits [N, d_vocab] of the rows ``concat(prefix_UP[index_N], suffix_NS)``,
+        computing each distinct prefix once. Exact under a causal mask, without dropout or
+        hooks: positions 0..P−1 attend only to each other, so their activations in every
+        block depend on the prefix alone; each block computes them for the U distinct
+        prefixes, and the suffix positions of the N rows read the prefix keys and values by
+        index. For [a, op, b, =] with P = 2 this is U = p prefixes instead of N = p² rows."""
+        if not self.config.causal:
+            raise ValueError("shared-prefix evaluation needs a causal mask")
+        P = prefix_UP.shape[1]
+        xp, xs = self.embed(prefix_UP), self.embed(suffix_NS)
+        if self.pos_embed is not None:
+            pos = self.pos_embed(jnp.arange(P + suffix_NS.shape[1]))
+            xp, xs = xp + pos[None, :P], xs + pos[None, P:]
+        n = len(self.blocks)
+        for i, block in enumerate(self.blocks):
+            kp, vp = block.attn.keys_values(block.ln1_in(xp))
+            xs = block(xs, last_only=i == n - 1, past=(kp[index_N], vp[index_N]))
+            if i < n - 1:
+                xp = block(xp)
+        return _dense(self.unembed, self.ln_final(xs[:, -1]))
 
     def hook_names(self) -> list[str]:
         """Every hook point this model records, in forward order."""

@@ -1,0 +1,195 @@
+"""The benchmark suite (``make bench``): groklab's engine next to the plain reference
+implementation (groklab.engine.reference.PlainTrainer), measured in the same session.
+
+Parts, each in its own process (so peak RSS and compile caches are its own):
+- ``core``: matmul peak; compile time, ms per step, ms per evaluation, s per epoch, useful FLOPs
+  and fraction of peak, for the engine and the plain reference on the reference workload
+  (x/y mod 97, 50 % split, seed-teacher, AdamW, batch 512, 1 seed);
+- ``throughput``: seed-steps/s for S = 1, 2, 4, 8, 16 vmapped seeds;
+- ``to99``: wall seconds until val ≥ 99 % for seeds 0, 1, 2: the engine through the real CLI
+  (``groklab train --stop_at 0.99``, run directory, checkpoints and all) and the plain reference;
+  peak RSS and checkpoint size of the engine's runs;
+- ``scaling``: ms per step and per evaluation against p, d_model, seeds and batch size.
+
+    .venv/bin/python benchmarks/bench.py            # everything, ~12 min on 2 cores
+    .venv/bin/python benchmarks/bench.py --quick    # small repeats, no to99 (a smoke test)
+
+Writes benchmarks/results.json, docs/figures/scaling.png and the generated tables of
+BENCHMARKS.md (between the ``bench:begin``/``bench:end`` markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SEEDS_IMPLEMENTATION_S_TO_99 = 416.0  # the seeds' own run on this machine class (issue 5)
+THROUGHPUT_SEEDS = (1, 2, 4, 8, 16)
+
+
+def part_core(quick: bool) -> dict:
+    from measure import engine_timing, matmul_peak_gflops, plain_timing
+
+    peak = matmul_peak_gflops()
+    repeats = 2 if quick else 5
+    engine = engine_timing([], repeats=repeats)
+    plain = plain_timing([], epochs=2 if quick else 4)
+    flops = engine["useful_gflop_per_step"]
+    for r in (engine, plain):
+        r["useful_gflops_per_s"] = round(flops / (r["ms_per_step"] / 1000), 1)
+        r["fraction_of_peak"] = round(r["useful_gflops_per_s"] / peak, 3)
+    return {"matmul_peak_gflops": round(peak, 1), "useful_gflop_per_step": flops,
+            "engine": engine, "plain": plain}
+
+
+def part_throughput(quick: bool) -> dict:
+    from measure import engine_timing
+
+    out = {}
+    for S in THROUGHPUT_SEEDS:
+        out[str(S)] = engine_timing([f"seeds={list(range(S))}"], repeats=1 if quick else 2)
+    return out
+
+
+def part_scaling(quick: bool) -> dict:
+    from measure import engine_timing
+
+    axes = {
+        "p": [[f"task.p={p}"] for p in (59, 97, 113, 211)],
+        "d_model": [[f"model.d_model={d}"] for d in (64, 128, 256, 512)],
+        "seeds": [[f"seeds={list(range(S))}"] for S in (1, 4, 16, 64)],
+        "batch_size": [[f"train.batch_size={b}"] for b in (128, 256, 512, 1024, 2048)],
+    }
+    if quick:
+        axes = {k: v[:2] for k, v in axes.items()}
+    out = {}
+    for axis, settings in axes.items():
+        rows = []
+        for overrides in settings:
+            r = engine_timing(overrides, short=2, long=6, repeats=1)
+            rows.append({"value": overrides[0].split("=", 1)[1], **r})
+        out[axis] = rows
+    return out
+
+
+def part_plain99(seed: int) -> dict:
+    from measure import plan_for
+
+    from groklab.engine.reference import PlainTrainer
+
+    t = time.perf_counter()
+    plain = PlainTrainer(plan_for([f"seeds=[{seed}]"]))
+    r = plain.run_until(0.99, max_epochs=200)
+    return {"seed": seed, "epochs": r["epochs"], "s_incl_compile": round(
+        time.perf_counter() - t, 1), "val_acc": r["val_acc"]}
+
+
+def engine99(seed: int, out: Path) -> dict:
+    """One `groklab train` process to 99 % val (the full CLI: run directory, checkpoints)."""
+    cmd = [str(ROOT / ".venv/bin/groklab"), "train", "--seed", str(seed), "--stop_at", "0.99",
+           "--epochs", "200", "--quiet", "--out", str(out)]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    wall = time.perf_counter() - t
+    summary = json.loads((out / "summary.json").read_text())
+    ckpt = sum(f.stat().st_size for f in (out / "checkpoints").rglob("*") if f.is_file())
+    return {"seed": seed, "epochs": summary["epoch"], "status": summary["status"],
+            "s_process": round(wall, 1), "s_summary": summary["wall_time_s"],
+            "compile_s": summary["compile_time_s"], "checkpoint_mb": round(ckpt / 2**20, 1)}
+
+
+def part_to99() -> dict:
+    engine, plain = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in (0, 1, 2):
+            engine.append(engine99(seed, Path(tmp) / f"seed{seed}"))
+            shutil.rmtree(Path(tmp) / f"seed{seed}")
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    for seed in (0, 1, 2):
+        plain.append(run_part("plain99", seed=seed))
+    med_e = statistics.median(r["s_process"] for r in engine)
+    med_p = statistics.median(r["s_incl_compile"] for r in plain)
+    return {"engine": engine, "plain": plain, "engine_peak_rss_mb": round(rss, 1),
+            "median_s_engine": med_e, "median_s_plain": med_p,
+            "speedup_vs_plain": round(med_p / med_e, 2),
+            "speedup_vs_seeds_implementation": round(SEEDS_IMPLEMENTATION_S_TO_99 / med_e, 2)}
+
+
+def run_part(name: str, quick: bool = False, seed: int | None = None) -> dict:
+    """Run one part in a fresh Python process; return its JSON (and its own peak RSS)."""
+    cmd = [sys.executable, str(Path(__file__)), "--part", name]
+    if quick:
+        cmd.append("--quick")
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(HERE)})
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["part_wall_s"] = round(time.perf_counter() - t, 1)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="few repeats, no to99 (smoke test)")
+    ap.add_argument("--part", choices=["core", "throughput", "scaling", "plain99"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(HERE / "results.json"))
+    args = ap.parse_args()
+    if args.part:
+        fn = {"core": lambda: part_core(args.quick), "throughput": lambda:
+              part_throughput(args.quick), "scaling": lambda: part_scaling(args.quick),
+              "plain99": lambda: part_plain99(args.seed)}[args.part]
+        out = fn()
+        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        print(json.dumps(out))
+        return
+    from importlib.metadata import version
+
+    from report import print_summary, update_benchmarks_md, write_figure
+
+    t0 = time.perf_counter()
+    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(),
+               "jax": version("jax"), "quick": args.quick}
+    for name in ("core", "throughput"):
+        results[name] = run_part(name, args.quick)
+        print(f"[bench] {name} done after {time.perf_counter() - t0:.0f} s", flush=True)
+    if not args.quick:
+        results["to99"] = part_to99()
+        print(f"[bench] to99 done after {time.perf_counter() - t0:.0f} s", flush=True)
+    results["scaling"] = run_part("scaling", args.quick)
+    results["total_s"] = round(time.perf_counter() - t0, 1)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    if not args.quick:
+        write_figure(results, ROOT / "docs" / "figures" / "scaling.png")
+        update_benchmarks_md(results, ROOT / "BENCHMARKS.md")
+    print_summary(results)
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count()}
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    main()
