@@ -140,7 +140,7 @@ class Program:
         """The seed's order of its training rows in ``epoch`` (padded to whole batches)."""
         ph, n = self.phase, self.n_train
         epoch_key = jax.random.fold_in(data_s["shuffle_key"], epoch)
-        return jnp.pad(jax.random.permutation(epoch_key, n),
+        return jnp.pad(jax.random.permutation(epoch_key, n).astype(jnp.int32),
                        (0, ph.steps_per_epoch * ph.batch_size - n))
 
     def _batch(self, data_s, order, step, perm=None):
