@@ -1,3 +1,7 @@
 """groklab: a JAX + Flax NNX framework for studying grokking."""
 
+from groklab import xla_flags
+
+xla_flags.apply()  # before anything starts JAX's CPU backend
+
 __version__ = "0.1.0"
