@@ -257,3 +257,25 @@ def test_dense_on_rows_equals_the_linear_layer():
     x = jax.random.normal(jax.random.key(3), (4, 3, 8))
     np.testing.assert_allclose(_dense(layer, x), layer(x), rtol=1e-6, atol=1e-6)
     assert _dense(layer, x).shape == (4, 3, 5)
+
+
+def test_short_context_attention_equals_the_matmul_form(monkeypatch):
+    """Rows of ≤ SHORT_CONTEXT tokens compute attention with elementwise products and sums; the
+    result equals the batched-matmul form (tolerance 1e-5, float32), gradients included."""
+    import groklab.models.transformer as T
+
+    cfg = ModelConfig.seed_teacher(n_heads=2, d_model=32).resolve_for_task(11, 4, (0, 2))
+    graphdef, params = nnx.split(build_model(cfg, 0))
+    tokens = jax.random.randint(jax.random.key(1), (16, 4), 0, 11)
+
+    def out(p):
+        return nnx.merge(graphdef, p)(tokens, all_positions=True)
+
+    def grads():
+        return jax.grad(lambda p: out(p).sum())(params)
+
+    short, g_short = out(params), grads()
+    monkeypatch.setattr(T, "SHORT_CONTEXT", 0)
+    np.testing.assert_allclose(short, out(params), atol=1e-5)
+    for a, b in zip(jax.tree.leaves(g_short), jax.tree.leaves(grads())):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
