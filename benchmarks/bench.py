@@ -124,12 +124,18 @@ def part_to99() -> dict:
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     for seed in (0, 1, 2):
         plain.append(run_part("plain99", seed=seed))
-    med_e = statistics.median(r["s_process"] for r in engine)
+    # like for like with the seeds' 416 s and with the plain reference: the run's own wall time
+    # from its start (compile included) to the evaluation that reached 99 %, checkpoints and
+    # metrics files included; the whole process (interpreter, imports, figures) is reported too
+    med_e = statistics.median(r["s_summary"] for r in engine)
+    med_proc = statistics.median(r["s_process"] for r in engine)
     med_p = statistics.median(r["s_incl_compile"] for r in plain)
     return {"engine": engine, "plain": plain, "engine_peak_rss_mb": round(rss, 1),
-            "median_s_engine": med_e, "median_s_plain": med_p,
-            "speedup_vs_plain": round(med_p / med_e, 2),
-            "speedup_vs_seeds_implementation": round(SEEDS_IMPLEMENTATION_S_TO_99 / med_e, 2)}
+            "median_s_engine": med_e, "median_s_engine_process": med_proc,
+            "median_s_plain": med_p, "speedup_vs_plain": round(med_p / med_e, 2),
+            "speedup_vs_seeds_implementation": round(SEEDS_IMPLEMENTATION_S_TO_99 / med_e, 2),
+            "speedup_vs_seeds_implementation_process": round(
+                SEEDS_IMPLEMENTATION_S_TO_99 / med_proc, 2)}
 
 
 def run_part(name: str, quick: bool = False, seed: int | None = None) -> dict:

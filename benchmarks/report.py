@@ -37,12 +37,15 @@ def core_table(r: dict) -> list[str]:
         pe = ", ".join(f"{x['epochs']}" for x in t["plain"])
         ee = ", ".join(f"{x['epochs']:g}" for x in t["engine"])
         ps = ", ".join(f"{x['s_incl_compile']:.0f}" for x in t["plain"])
-        es = ", ".join(f"{x['s_process']:.0f}" for x in t["engine"])
+        es = ", ".join(f"{x['s_summary']:.0f}" for x in t["engine"])
+        proc = ", ".join(f"{x['s_process']:.0f}" for x in t["engine"])
         ck = ", ".join(f"{x['checkpoint_mb']:.0f}" for x in t["engine"])
         lines += [
-            f"| seconds to 99 % val, median of seeds 0–2 (each seed) | "
+            f"| seconds to 99 % val incl. compile, median of seeds 0–2 (each seed) | "
             f"{t['median_s_plain']:.0f} s ({ps}) | {t['median_s_engine']:.0f} s ({es}) | "
             f"{t['speedup_vs_plain']:.2f}× |",
+            f"| … the whole `groklab train` process (start, imports, figures) | | "
+            f"{t['median_s_engine_process']:.0f} s ({proc}) | |",
             f"| epochs to 99 % val, seeds 0–2 | {pe} | {ee} | |",
             f"| peak RSS of a `groklab train` run to 99 % | | "
             f"{t['engine_peak_rss_mb']:.0f} MB | |",
@@ -51,9 +54,12 @@ def core_table(r: dict) -> list[str]:
     lines.append(f"\nMatmul peak measured in the same run: {c['matmul_peak_gflops']:.0f} GFLOP/s "
                  "(float32, 2048³).")
     if t:
-        lines.append(f"Seeds' implementation: {416:.0f} s to 99 % → groklab is "
-                     f"**{t['speedup_vs_seeds_implementation']:.1f}× faster** "
-                     f"(median {t['median_s_engine']:.0f} s, incl. process start and compile).")
+        lines.append(f"Seeds' implementation: {416:.0f} s to 99 % (its training loop, compile "
+                     f"included) → groklab's run is **"
+                     f"{t['speedup_vs_seeds_implementation']:.1f}× faster** (median "
+                     f"{t['median_s_engine']:.0f} s, compile included; "
+                     f"{t['speedup_vs_seeds_implementation_process']:.1f}× counting the whole "
+                     "process).")
     return lines
 
 
@@ -152,7 +158,8 @@ def print_summary(r: dict) -> None:
             print(f"S={S}: {x['seed_steps_per_s']:.1f} seed-steps/s")
     t = r.get("to99")
     if t:
-        print(f"to 99 %: engine median {t['median_s_engine']:.0f} s, plain "
+        print(f"to 99 %: engine median {t['median_s_engine']:.0f} s (process "
+              f"{t['median_s_engine_process']:.0f} s), plain "
               f"{t['median_s_plain']:.0f} s → {t['speedup_vs_plain']:.2f}× vs plain, "
               f"{t['speedup_vs_seeds_implementation']:.1f}× vs the seeds' 416 s")
     print(f"total {r['total_s']:.0f} s")
