@@ -13,6 +13,7 @@ Parts, each in its own process (so peak RSS and compile caches are its own):
 
     .venv/bin/python benchmarks/bench.py            # everything, ~13 min on 2 cores
     .venv/bin/python benchmarks/bench.py --quick    # small repeats, no to99 (a smoke test)
+    .venv/bin/python benchmarks/bench.py --parts to99   # re-measure one part, keep the rest
 
 Writes benchmarks/results.json, docs/figures/scaling.png and the generated tables of
 BENCHMARKS.md (between the ``bench:begin``/``bench:end`` markers).
@@ -106,13 +107,17 @@ def engine99(seed: int, out: Path) -> dict:
     cmd = [str(ROOT / ".venv/bin/groklab"), "train", "--seed", str(seed), "--stop_at", "0.99",
            "--epochs", "200", "--quiet", "--out", str(out)]
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
     wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed")
     summary = json.loads((out / "summary.json").read_text())
     ckpt = sum(f.stat().st_size for f in (out / "checkpoints").rglob("*") if f.is_file())
     return {"seed": seed, "epochs": summary["epoch"], "status": summary["status"],
             "s_process": round(wall, 1), "s_summary": summary["wall_time_s"],
-            "compile_s": summary["compile_time_s"], "checkpoint_mb": round(ckpt / 2**20, 1)}
+            "compile_s": summary["compile_time_s"], "checkpoint_mb": round(ckpt / 2**20, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
 def part_to99() -> dict:
@@ -121,7 +126,7 @@ def part_to99() -> dict:
         for seed in (0, 1, 2):
             engine.append(engine99(seed, Path(tmp) / f"seed{seed}"))
             shutil.rmtree(Path(tmp) / f"seed{seed}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rss = max(r["peak_rss_mb"] for r in engine)
     for seed in (0, 1, 2):
         plain.append(run_part("plain99", seed=seed))
     # like for like with the seeds' 416 s and with the plain reference: the run's own wall time
@@ -158,7 +163,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="few repeats, no to99 (smoke test)")
     ap.add_argument("--part", choices=["core", "throughput", "scaling", "plain99"])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(HERE / "results.json"))
+    ap.add_argument("--parts", help="comma-separated subset of core,throughput,to99,scaling "
+                    "(re-measured and merged into the existing results.json)")
+    ap.add_argument("--out", help="results file (default benchmarks/results.json; with --quick "
+                    "benchmarks/out/results_quick.json)")
     args = ap.parse_args()
     if args.part:
         fn = {"core": lambda: part_core(args.quick), "throughput": lambda:
@@ -173,17 +181,25 @@ def main() -> None:
     from report import print_summary, update_benchmarks_md, write_figure
 
     t0 = time.perf_counter()
-    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(),
-               "jax": version("jax"), "quick": args.quick}
-    for name in ("core", "throughput"):
-        results[name] = run_part(name, args.quick)
+    parts = args.parts.split(",") if args.parts else ["core", "throughput", "to99", "scaling"]
+    if args.quick:
+        parts = [p for p in parts if p != "to99"]
+    default = HERE / "out" / "results_quick.json" if args.quick else HERE / "results.json"
+    out_path = Path(args.out) if args.out else default
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    now = time.strftime("%Y-%m-%d %H:%M")
+    if args.parts and out_path.exists():  # re-measure some parts, keep the others' figures
+        results = json.loads(out_path.read_text())
+        results["rerun"] = {"parts": parts, "date": now}
+    else:
+        results = {"date": now}
+    results.update({"machine": machine(), "jax": version("jax"), "quick": args.quick})
+    for name in parts:
+        results[name] = part_to99() if name == "to99" else run_part(name, args.quick)
         print(f"[bench] {name} done after {time.perf_counter() - t0:.0f} s", flush=True)
-    if not args.quick:
-        results["to99"] = part_to99()
-        print(f"[bench] to99 done after {time.perf_counter() - t0:.0f} s", flush=True)
-    results["scaling"] = run_part("scaling", args.quick)
-    results["total_s"] = round(time.perf_counter() - t0, 1)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    if not args.parts:
+        results["total_s"] = round(time.perf_counter() - t0, 1)
+    out_path.write_text(json.dumps(results, indent=2) + "\n")
     if not args.quick:
         write_figure(results, ROOT / "docs" / "figures" / "scaling.png")
         update_benchmarks_md(results, ROOT / "BENCHMARKS.md")
