@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m pytest
 
-# The benchmark suite (~12 min on 2 cores): writes benchmarks/results.json and the generated
+# The benchmark suite (~13 min on 2 cores): writes benchmarks/results.json and the generated
 # tables of BENCHMARKS.md. ARGS=--quick for a smoke test.
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(ARGS)
