@@ -181,7 +181,11 @@ def main() -> None:
     from report import print_summary, update_benchmarks_md, write_figure
 
     t0 = time.perf_counter()
-    parts = args.parts.split(",") if args.parts else ["core", "throughput", "to99", "scaling"]
+    known = ["core", "throughput", "to99", "scaling"]
+    parts = args.parts.split(",") if args.parts else known
+    unknown = [p for p in parts if p not in known]
+    if unknown:
+        ap.error(f"--parts {','.join(unknown)}: not a part; choose among {','.join(known)}")
     if args.quick:
         parts = [p for p in parts if p != "to99"]
     default = HERE / "out" / "results_quick.json" if args.quick else HERE / "results.json"
