@@ -1,0 +1,17 @@
+"""Statistics for multi-seed studies, on SciPy (DESIGN.md §3 "Statistics").
+
+- ``describe``: n, mean ± std, 95 % CI from the t distribution and by bootstrap;
+- ``compare``: Welch t-test, Mann–Whitney U, Cohen's d with its CI, between two conditions;
+- ``holm`` / ``benjamini_hochberg``: multiple-comparison corrections;
+- ``kaplan_meier`` / ``logrank``: grokking times censored at the budget (runs that never grok
+  count as "not yet at the budget", never as a made-up time), and "k of N grokked".
+"""
+
+from groklab.stats.compare import Comparison, benjamini_hochberg, cohens_d, compare, holm
+from groklab.stats.summary import Summary, describe
+from groklab.stats.survival import GrokTimes, KaplanMeier, kaplan_meier, logrank
+
+__all__ = [
+    "Comparison", "GrokTimes", "KaplanMeier", "Summary", "benjamini_hochberg", "cohens_d",
+    "compare", "describe", "holm", "kaplan_meier", "logrank",
+]
