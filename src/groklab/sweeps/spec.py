@@ -1,0 +1,167 @@
+"""The sweep spec (YAML, TOML or JSON) and its expansion into cells.
+
+    base:                      # the config every cell starts from
+      preset: seed-teacher     # model preset (optional)
+      config: base.yaml        # a config file, relative to the spec (optional)
+      recipe: [grokfast-ema]   # recipe presets (optional)
+      set: {task.p: 23, train.epochs: 300}   # key = value overrides
+    seeds: [0, 1, 2, 3, 4]     # or num_seeds: 5 — every cell trains these, vmapped
+    grid:                      # every combination of these values
+      optim.name: [adamw, muon]
+      optim.weight_decay: [0.1, 1.0]
+    zip:                       # lists of one length, varied together (crossed with the grid)
+      optim.learning_rate: [1e-3, 3e-3]
+      optim.warmup_steps: [10, 50]
+    stop_at: 0.99              # optional stop rule (train.stop_at)
+
+Keys are the config's own (``groklab train --set``); a bad key or value is an error naming it,
+before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from groklab.config import RunConfig, apply_overrides, load_config_file
+from groklab.engine.setup import plan_run
+from groklab.errors import ConfigError
+from groklab.recipes import recipe_overrides
+
+SPEC_KEYS = ("name", "base", "seeds", "num_seeds", "grid", "zip", "stop_at")
+BASE_KEYS = ("preset", "config", "recipe", "set")
+
+
+@dataclass(frozen=True)
+class Cell:
+    index: int
+    values: dict  # axis key -> value of this cell
+    config: RunConfig
+
+    @property
+    def name(self) -> str:
+        """A stable directory name: index and the cell's values."""
+        parts = [f"{k.split('.')[-1]}={_fmt(v)}" for k, v in self.values.items()]
+        slug = re.sub(r"[^A-Za-z0-9_.=,+-]", "_", ",".join(parts)) or "base"
+        return f"{self.index:03d}_{slug}"
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    base: RunConfig
+    grid: dict = field(default_factory=dict)
+    zipped: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def axes(self) -> list[str]:
+        return [*self.grid, *self.zipped]
+
+    def cells(self) -> list[Cell]:
+        grid_rows = [dict(zip(self.grid, combo))
+                     for combo in itertools.product(*self.grid.values())]
+        n_zip = len(next(iter(self.zipped.values()))) if self.zipped else 1
+        zip_rows = [{k: v[i] for k, v in self.zipped.items()} for i in range(n_zip)]
+        out = []
+        for g, z in itertools.product(grid_rows, zip_rows):
+            values = {**g, **z}
+            cfg = apply_overrides(self.base, [f"{k}={_yaml(v)}" for k, v in values.items()])
+            out.append(Cell(len(out), values, cfg))
+        return out
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    data = load_config_file(path)
+    unknown = sorted(set(data) - set(SPEC_KEYS))
+    if unknown:
+        raise ConfigError(f"sweep spec {str(path)!r}: unknown key(s) {', '.join(unknown)}; "
+                          f"allowed: {', '.join(SPEC_KEYS)}")
+    base = _base_config(data.get("base") or {}, path.parent)
+    seeds = _seeds(data)
+    if seeds is not None:
+        base = dataclasses.replace(base, seeds=seeds)
+    if data.get("stop_at") is not None:
+        base = apply_overrides(base, [f"train.stop_at={data['stop_at']}"])
+    grid, zipped = _axis(data, "grid"), _axis(data, "zip")
+    lengths = {len(v) for v in zipped.values()}
+    if len(lengths) > 1:
+        raise ConfigError("sweep spec: the zip lists must have one length; got "
+                          + ", ".join(f"{k}: {len(v)}" for k, v in zipped.items()))
+    both = sorted(set(grid) & set(zipped))
+    if both:
+        raise ConfigError(f"sweep spec: {', '.join(both)} is both a grid and a zip axis")
+    spec = SweepSpec(str(data.get("name") or path.stem), base, grid, zipped, data)
+    for cell in spec.cells():  # every cell is validated now, before anything runs
+        plan_run(cell.config)
+    return spec
+
+
+def _base_config(base: dict, root: Path) -> RunConfig:
+    if not isinstance(base, dict):
+        raise ConfigError(f"sweep spec: base must be a mapping, got {base!r}")
+    unknown = sorted(set(base) - set(BASE_KEYS))
+    if unknown:
+        raise ConfigError(f"sweep spec: unknown base key(s) {', '.join(unknown)}; allowed: "
+                          f"{', '.join(BASE_KEYS)}")
+    data = load_config_file(root / base["config"]) if base.get("config") else {}
+    if base.get("preset"):
+        data = {**data, "preset": base["preset"]}
+        if not base.get("config"):
+            data.pop("model", None)
+    cfg = RunConfig.from_dict(data)
+    recipes = base.get("recipe") or []
+    recipes = [recipes] if isinstance(recipes, str) else list(recipes)
+    sets = base.get("set") or {}
+    if not isinstance(sets, dict):
+        raise ConfigError(f"sweep spec: base.set must map keys to values, got {sets!r}")
+    cfg = apply_overrides(cfg, recipe_overrides(recipes)
+                          + [f"{k}={_yaml(v)}" for k, v in sets.items()])
+    if recipes:
+        cfg = dataclasses.replace(cfg, recipes=tuple(recipes))
+    return cfg
+
+
+def _seeds(data: dict):
+    if "seeds" in data and "num_seeds" in data:
+        raise ConfigError("sweep spec: give seeds or num_seeds, not both")
+    if "seeds" in data:
+        seeds = data["seeds"]
+        if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)):
+            raise ConfigError(f"sweep spec: seeds={seeds!r} must be a non-empty list of integers")
+        return tuple(seeds)
+    if "num_seeds" in data:
+        n = data["num_seeds"]
+        if not isinstance(n, int) or n < 1:
+            raise ConfigError(f"sweep spec: num_seeds={n!r} must be a positive integer")
+        return tuple(range(n))
+    return None
+
+
+def _axis(data: dict, name: str) -> dict:
+    axis = data.get(name) or {}
+    if not isinstance(axis, dict):
+        raise ConfigError(f"sweep spec: {name} must map config keys to lists of values")
+    for key, values in axis.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep spec: {name}.{key}={values!r} must be a non-empty list")
+    return dict(axis)
+
+
+def _yaml(v) -> str:
+    """A value as the YAML scalar/list text ``apply_overrides`` parses."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_yaml(x) for x in v) + "]"
+    return str(v)
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
