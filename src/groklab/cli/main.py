@@ -1,4 +1,4 @@
-"""``groklab`` command line: ``train``, ``tasks``, ``presets``, ``sweep``.
+"""``groklab`` command line: ``train``, ``tasks``, ``presets``, ``sweep``, ``report``.
 
 Every user error is a ``ConfigError``: printed as one line ``groklab: error: ...`` with exit code
 2, never a traceback (DESIGN.md §5).
@@ -13,7 +13,7 @@ from groklab.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from groklab.cli import presets_cmd, sweep_cmd, tasks_cmd, train_cmd
+    from groklab.cli import presets_cmd, report_cmd, sweep_cmd, tasks_cmd, train_cmd
 
     parser = argparse.ArgumentParser(
         prog="groklab",
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks_cmd.add_parser(sub)
     presets_cmd.add_parser(sub)
     sweep_cmd.add_parser(sub)
+    report_cmd.add_parser(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ use every seed correctly.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +68,9 @@ def kaplan_meier(g: GrokTimes, confidence: float = 0.95) -> KaplanMeier:
                            0, g.n)
     sf = stats.ecdf(g.censored()).sf
     times, surv = np.asarray(sf.quantiles), np.asarray(sf.probabilities)
-    ci = sf.confidence_interval(confidence, method="log-log")
+    with warnings.catch_warnings():  # undefined at the last event (survival 0): handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = sf.confidence_interval(confidence, method="log-log")
 
     def first_below(p):
         below = np.nonzero(p <= 0.5 + 1e-12)[0]

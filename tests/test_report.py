@@ -1,0 +1,69 @@
+"""groklab report on a synthetic sweep directory (known values, some seeds censored)."""
+
+import csv
+import json
+import math
+
+import pytest
+
+from groklab.cli.main import main
+from groklab.report import condition_table, pairwise_tests
+from groklab.stats import GrokTimes, kaplan_meier, logrank
+
+FAST = [100, 120, 140, 160, 180]  # cell 0: all five reach 99 %
+SLOW = [300, 340, None, 380, None]  # cell 1: three of five, two censored at 500 steps
+
+
+def rows():
+    out = []
+    for cell, times in ((0, FAST), (1, SLOW)):
+        for seed, t in enumerate(times):
+            out.append({"cell": cell, "cell_name": f"00{cell}_wd={cell}", "optim.weight_decay":
+                        str(cell), "seed": seed, "budget_steps": 500, "steps_per_epoch": 10,
+                        "steps_to_0.9": t, "steps_to_0.99": t,
+                        "final_val_acc": 1.0 if t else 0.5})
+    return out
+
+
+def test_condition_table_uses_reached_seeds_and_censors_the_rest():
+    fast, slow = condition_table(rows(), ["optim.weight_decay"], "0.99")
+    assert fast["k_of_n"] == "5/5" and slow["k_of_n"] == "3/5"
+    assert fast["steps_mean"] == 140 and fast["epochs_mean"] == 14
+    assert slow["steps_mean"] == pytest.approx(340)
+    assert fast["steps_std"] == pytest.approx(math.sqrt(1000))
+    assert fast["km_median_steps"] == 140
+    km = kaplan_meier(GrokTimes.from_milestones(SLOW, 500))
+    assert slow["km_median_steps"] == km.median == 380  # 1 · 4/5 · 3/4 · 2/3 = 0.4 at 380
+    assert slow["final_val_acc_mean"] == pytest.approx(0.8)
+    assert fast["condition"] == "weight_decay=0"
+
+
+def test_pairwise_tests_against_the_first_condition():
+    (t,) = pairwise_tests(rows(), ["optim.weight_decay"], "0.99")
+    z, p = logrank(GrokTimes.from_milestones(SLOW, 500), GrokTimes.from_milestones(FAST, 500))
+    assert t["logrank_p"] == pytest.approx(p) and t["logrank_p_holm"] == pytest.approx(p)
+    assert t["cohens_d"] > 0 and 0 < t["welch_p"] < 0.05
+    assert t["reference"] == "weight_decay=0"
+
+
+def test_report_command_writes_markdown_csv_and_latex(tmp_path, capsys):
+    r = rows()
+    with (tmp_path / "results.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(r[0]))
+        w.writeheader()
+        w.writerows(r)
+    (tmp_path / "manifest.json").write_text(json.dumps({
+        "name": "synthetic", "axes": ["optim.weight_decay"], "seeds": [0, 1, 2, 3, 4],
+        "cells": [{"name": "000_wd=0", "status": "completed"},
+                  {"name": "001_wd=1", "status": "completed"}]}))
+    assert main(["report", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    assert "| weight_decay=1 | 340 ± 40" in md and "3/5" in md
+    assert (tmp_path / "tables" / "conditions_099.csv").exists()
+    tex = (tmp_path / "tables" / "conditions_099.tex").read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "5/5" in tex
+
+
+def test_report_of_a_directory_without_a_sweep(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a sweep directory" in capsys.readouterr().err
