@@ -124,14 +124,15 @@ def latex_table(table: list[dict], threshold: str) -> str:
     pct = f"{float(threshold) * 100:g}\\,\\%"
 
     def esc(s: str) -> str:
-        return s.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
+        s = s.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
+        return s.replace("∞ (not reached)", "$\\infty$").replace("—", "--")
 
     lines = ["\\begin{tabular}{lrrrl}", "\\toprule",
              f"condition & steps to {pct} (mean $\\pm$ std) & KM median & final val acc & "
              "grokked \\\\", "\\midrule"]
     for t in table:
-        lines.append(f"{esc(t['condition'])} & {_f(t['steps_mean'])} $\\pm$ "
-                     f"{_f(t['steps_std'])} & {esc(_f(t['km_median_steps']))} & "
+        lines.append(f"{esc(t['condition'])} & {esc(_f(t['steps_mean']))} $\\pm$ "
+                     f"{esc(_f(t['steps_std']))} & {esc(_f(t['km_median_steps']))} & "
                      f"{_f(t['final_val_acc_mean'], '{:.3f}')} & {t['k_of_n']} \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(lines) + "\n"

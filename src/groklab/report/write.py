@@ -50,7 +50,7 @@ def write_report(directory: str | Path) -> Path:
     for th in THRESHOLDS:
         table = condition_table(rows, axes, th)
         tests = pairwise_tests(rows, axes, th)
-        tag = th.replace(".", "")
+        tag = f"{round(float(th) * 100):03d}"
         write_atomic(tables / f"conditions_{tag}.csv", _csv(
             [{k: (list(v) if isinstance(v, tuple) else v) for k, v in t.items()}
              for t in table]))
