@@ -242,10 +242,9 @@ class Program:
             st, perm = carry
             # the epoch's order is drawn once, at its first step (or the chunk's first): a
             # permutation is a sort, 4 % of a step when drawn every step
-            _, within = self._epoch_of(t)
+            epoch, within = self._epoch_of(t)
             perm = jax.lax.cond((within == 0) | (t == start),
-                                lambda: self.epoch_order(data_s, self._epoch_of(t)[0]),
-                                lambda: perm)
+                                lambda: self.epoch_order(data_s, epoch), lambda: perm)
             return (self.train_step(data, data_s, hparams, st, t, perm), perm), None
 
         ph = self.phase
