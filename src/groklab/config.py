@@ -65,6 +65,10 @@ class RunConfig:
     seeds: tuple[int, ...] = (0,)  # one vmapped training run per seed
     # per-seed hyperparameters: {"learning_rate": [..one per seed..], "weight_decay": [...]}
     per_seed: dict = field(default_factory=dict)
+    # the seed whose random streams (split, init, data order, dropout) each seed uses; () = its
+    # own. A sweep that batches cells sharing seeds 0..4 into one program names its members
+    # 0..N-1 and sets rng_seeds = (0..4, 0..4, ...), so every member equals its unbatched run.
+    rng_seeds: tuple[int, ...] = ()
     preset: str | None = "seed-teacher"  # the model preset this config started from (a label)
     recipes: tuple[str, ...] = ()  # recipe presets applied (labels; their values are above)
 

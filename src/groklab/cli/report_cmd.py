@@ -1,13 +1,15 @@
-"""``groklab report DIR``: the results tables and tests of a sweep (groklab.report)."""
+"""``groklab report DIR``: tables, tests and figures of a sweep or a run (groklab.report)."""
 
 from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="tables and tests of a sweep directory",
-                       description="Write DIR/report.md and DIR/tables/*.csv, *.tex for a sweep "
-                       "directory (groklab sweep ... --out DIR).")
-    p.add_argument("dir", help="a sweep directory")
+    p = sub.add_parser("report", help="tables, tests and figures of a sweep or run directory",
+                       description="Write DIR/report.md, DIR/report.html (self-contained), "
+                       "DIR/tables/*.csv, *.tex and DIR/figures/report_*.png, *.pdf for a sweep "
+                       "directory (groklab sweep ... --out DIR) or a run directory (groklab "
+                       "train ... --out DIR).")
+    p.add_argument("dir", help="a sweep or run directory")
     p.set_defaults(func=run)
 
 

@@ -11,14 +11,30 @@ def add_parser(sub) -> None:
                        "interrupted one.")
     p.add_argument("spec", help="the sweep spec file (see groklab/sweeps/spec.py)")
     p.add_argument("--out", required=True, help="the sweep directory")
+    p.add_argument("--backend", default="local", choices=("local", "ray"),
+                   help="local: groups one after another in this process (default); ray: each "
+                   "group a Ray task (pip install 'groklab[ray]'; OUT on a filesystem every "
+                   "node sees)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (e.g. ray://head:10001 or auto); default: start a "
+                   "local Ray instance")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from groklab.sweeps import load_spec
+    from groklab.sweeps.group import Interrupted
     from groklab.sweeps.run import run_sweep
 
     spec = load_spec(args.spec)
-    rows = run_sweep(spec, args.out, log=lambda line: print(line, flush=True))
+    if args.address is not None and args.backend != "ray":
+        from groklab.errors import ConfigError
+        raise ConfigError(f"--address {args.address!r} needs --backend ray")
+    try:
+        rows = run_sweep(spec, args.out, log=lambda line: print(line, flush=True),
+                         backend=args.backend, address=args.address)
+    except Interrupted as e:
+        print(f"interrupted ({e}); run the same command again to resume", flush=True)
+        return 130
     print(f"results: {args.out}/results.csv ({len(rows)} rows)")
     return 0

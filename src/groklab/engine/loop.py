@@ -43,6 +43,9 @@ class Hooks:
     on_progress: Callable[[Progress], None] | None = None
     on_checkpoint: Callable[[int, TrainState, bool], None] | None = None  # step, state, final
     should_stop: Callable[[], bool] | None = None  # external interrupt
+    # asked after on_eval with the same records: also checkpoint at this step? (e.g. a batched
+    # sweep cell just ended)
+    checkpoint_now: Callable[[list[dict]], bool] | None = None
 
 
 @dataclass
@@ -61,6 +64,16 @@ class Result:
 def log_spaced(eval_index: int) -> bool:
     """Evaluation 1, 2, 4, 8, ... (log-spaced checkpoints catch the early dynamics)."""
     return eval_index & (eval_index - 1) == 0
+
+
+def checkpoint_due(plan: Plan, step: int, previous_step: int) -> bool:
+    """Is the evaluation at ``step`` (the one before was at ``previous_step``) a scheduled
+    checkpoint: log-spaced (evaluation 1, 2, 4, …) or crossing a ``checkpoint_every`` boundary?
+    Final checkpoints come on top."""
+    every = plan.eval_every
+    eval_index = math.ceil(step / every) if every is not None else math.ceil(plan.epoch_at(step))
+    periodic = step // plan.checkpoint_every != previous_step // plan.checkpoint_every
+    return periodic or log_spaced(eval_index)
 
 
 class Engine:
@@ -119,7 +132,7 @@ class Engine:
         ]
         step, total = start_step, plan.total_steps
         t_start, status, last = time.perf_counter(), "completed", []
-        steps_run, eval_index = 0, 0
+        steps_run = 0
         while step < total:
             n = plan.next_stop(step) - step
             state, metrics = self._chunk(n, state, step)
@@ -143,9 +156,8 @@ class Engine:
                 m.reached(stop_at) for m, a in zip(milestones, alive) if a)
             interrupted = hooks.should_stop() if hooks.should_stop else False
             final = step >= total or done or not any(alive) or interrupted
-            eval_index = self._eval_index(step)
-            periodic = step // plan.checkpoint_every != (step - n) // plan.checkpoint_every
-            if hooks.on_checkpoint and (final or periodic or log_spaced(eval_index)):
+            asked = hooks.checkpoint_now(last) if hooks.checkpoint_now else False
+            if hooks.on_checkpoint and (final or asked or checkpoint_due(plan, step, step - n)):
                 hooks.on_checkpoint(step, state, final)
             if not any(alive):
                 status = "diverged"
@@ -161,13 +173,6 @@ class Engine:
         return Result(status, step, state, milestones, wall, self.compile_time_s,
                       steps_run / train_time if train_time > 0 else float("nan"),
                       self.graphdef, last)
-
-    def _eval_index(self, step: int) -> int:
-        """How many evaluations a run has made by ``step`` (for log-spaced checkpoints)."""
-        every = self.plan.eval_every
-        if every is not None:
-            return math.ceil(step / every)
-        return math.ceil(self.plan.epoch_at(step))
 
     def _records(self, step: int, m: dict) -> list[dict]:
         cfg = self.plan.config

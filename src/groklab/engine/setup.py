@@ -64,6 +64,12 @@ class Plan:
         return len(self.config.seeds)
 
     @property
+    def rng_seeds(self) -> tuple[int, ...]:
+        """The seed each member draws its random streams from (``config.rng_seeds`` or
+        ``config.seeds``)."""
+        return self.config.rng_seeds or self.config.seeds
+
+    @property
     def n_train(self) -> int:
         return len(self.splits[0].train_idx)
 
@@ -85,10 +91,13 @@ def plan_run(cfg: RunConfig) -> Plan:
         if not isinstance(values, (list, tuple)) or len(values) != len(cfg.seeds):
             raise ConfigError(f"per_seed.{key}={values!r} must list one value per seed "
                               f"({len(cfg.seeds)} seeds)")
+    if cfg.rng_seeds and len(cfg.rng_seeds) != len(cfg.seeds):
+        raise ConfigError(f"rng_seeds={list(cfg.rng_seeds)} must list one seed per seed "
+                          f"({len(cfg.seeds)} seeds) or be empty")
     splits = tuple(
         make_split(task, t.train_fraction, t.split_seed if t.split_seed is not None else s,
                    t.label_noise)
-        for s in cfg.seeds
+        for s in (cfg.rng_seeds or cfg.seeds)
     )
     n_train = len(splits[0].train_idx)
     tr = cfg.train
@@ -151,10 +160,10 @@ def device_data(plan: Plan):
     for i, sp in enumerate(splits):
         labels[i, sp.train_idx] = sp.train_labels
         is_train[i, sp.train_idx] = True
-    keys = [seed_keys(s) for s in plan.config.seeds]
+    keys = [seed_keys(s) for s in plan.rng_seeds]
     tr = plan.config.train
     order0 = np.stack([initial_order(tr.curriculum, task.tokens, task.operand_positions,
-                                     sp.train_idx, s) for sp, s in zip(splits, plan.config.seeds)])
+                                     sp.train_idx, s) for sp, s in zip(splits, plan.rng_seeds)])
     model = plan.config.model
     share = tr.eval_shared_prefix and model.kind == "transformer" and model.causal
     prefix = shared_prefix(task.tokens) if share else no_prefix(task.tokens)
@@ -223,7 +232,7 @@ def init_params(plan: Plan):
     def one(key):
         return nnx.state(build_model(cfg, key), nnx.Param)
 
-    keys = jnp.stack([seed_keys(s).init for s in plan.config.seeds])
+    keys = jnp.stack([seed_keys(s).init for s in plan.rng_seeds])
     params = jax.jit(jax.vmap(one))(keys)
     alpha = plan.config.optim.init_scale
     if alpha != 1.0:  # Omnigrok's initialization scale α (Liu et al. 2022)

@@ -7,10 +7,34 @@ Mann–Whitney, Cohen's d on the seeds that reached it; log-rank on all), Holm-c
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections import defaultdict
 
 from groklab.stats import GrokTimes, compare, describe, holm, kaplan_meier, logrank
+
+THRESHOLDS = ("0.9", "0.99")  # val-accuracy thresholds the reports tabulate
+
+
+def pct(threshold) -> str:
+    """0.99 → "99 %"."""
+    return f"{float(threshold) * 100:g} %"
+
+
+def tag(threshold) -> str:
+    """0.99 → "099", for file names."""
+    return f"{round(float(threshold) * 100):03d}"
+
+
+def csv_text(rows: list[dict]) -> str:
+    """Rows as CSV text, columns in order of first appearance."""
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
 
 
 def _num(x):
@@ -26,13 +50,26 @@ def _conditions(rows: list[dict]) -> dict[str, list[dict]]:
     return dict(groups)
 
 
+def condition_label(values: dict, axes: list[str], name: str) -> str:
+    """"name=adamw, weight_decay=0.1" from a condition's axis values; ``name`` without axes."""
+    return ", ".join(f"{a.split('.')[-1]}={values[a]}" for a in axes) or name
+
+
 def _label(rs: list[dict], axes: list[str], name: str) -> str:
-    return ", ".join(f"{a.split('.')[-1]}={rs[0][a]}" for a in axes) or name
+    return condition_label(rs[0], axes, name)
 
 
 def _times(rows: list[dict], threshold: str) -> GrokTimes:
     return GrokTimes.from_milestones([_num(r[f"steps_to_{threshold}"]) for r in rows],
                                      [_num(r["budget_steps"]) for r in rows])
+
+
+def condition_times(rows: list[dict], axes: list[str], threshold: str = "0.99",
+                    by_values: bool = False) -> dict:
+    """Per condition, in cell order, its seeds' steps to the threshold (censored at the
+    budget), keyed by label or, with ``by_values``, by the tuple of its axis values."""
+    return {(tuple(rs[0][a] for a in axes) if by_values else _label(rs, axes, name)):
+            _times(rs, threshold) for name, rs in _conditions(rows).items()}
 
 
 def condition_table(rows: list[dict], axes: list[str], threshold: str = "0.99") -> list[dict]:
@@ -84,55 +121,84 @@ def pairwise_tests(rows: list[dict], axes: list[str], threshold: str = "0.99") -
     return tests
 
 
-def _f(x, fmt="{:.0f}") -> str:
+def fmt(x, spec: str = "{:.0f}") -> str:
+    """A number for a table: "—" when undefined (None, nan), "∞ (not reached)" for inf."""
     return "—" if x is None or (isinstance(x, float) and (math.isnan(x))) else (
-        "∞ (not reached)" if x == math.inf else fmt.format(x))
+        "∞ (not reached)" if x == math.inf else spec.format(x))
+
+
+def condition_rows(table: list[dict], threshold: str) -> tuple[list[str], list[list[str]]]:
+    """The conditions table as a header and rows of formatted cells (Markdown and HTML)."""
+    pct = f"{float(threshold) * 100:g} %"
+    header = ["condition", f"steps (epochs) to {pct}: mean ± std [95 % CI]", "KM median steps",
+              "final val acc", "grokked"]
+    rows = []
+    for t in table:
+        ci = t["steps_ci"]
+        rows.append([
+            t["condition"],
+            f"{fmt(t['steps_mean'])} ± {fmt(t['steps_std'])} "
+            f"({fmt(t['epochs_mean'], '{:.1f}')} ± {fmt(t['epochs_std'], '{:.1f}')} ep) "
+            f"[{fmt(ci[0])}, {fmt(ci[1])}]",
+            fmt(t["km_median_steps"]),
+            f"{fmt(t['final_val_acc_mean'], '{:.3f}')} ± {fmt(t['final_val_acc_std'], '{:.3f}')}",
+            t["k_of_n"]])
+    return header, rows
+
+
+def test_rows(tests: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The tests table as a header and rows of formatted cells (Markdown and HTML)."""
+    header = ["condition vs reference", "Welch p (Holm)", "Mann–Whitney p (Holm)",
+              "Cohen's d [95 % CI]", "log-rank p (Holm)"]
+    rows = [[f"{t['condition']} vs {t['reference']}",
+             f"{fmt(t['welch_p'], '{:.3g}')} ({fmt(t['welch_p_holm'], '{:.3g}')})",
+             f"{fmt(t['mwu_p'], '{:.3g}')} ({fmt(t['mwu_p_holm'], '{:.3g}')})",
+             f"{fmt(t['cohens_d'], '{:.2f}')} "
+             f"[{fmt(t['d_ci'][0], '{:.2f}')}, {fmt(t['d_ci'][1], '{:.2f}')}]",
+             f"{fmt(t['logrank_p'], '{:.3g}')} ({fmt(t['logrank_p_holm'], '{:.3g}')})"]
+            for t in tests]
+    return header, rows
+
+
+def markdown_grid(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table; a ``|`` inside a cell is escaped."""
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+    return "\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)])
 
 
 def markdown_table(table: list[dict], threshold: str) -> str:
-    pct = f"{float(threshold) * 100:g} %"
-    lines = [f"| condition | steps (epochs) to {pct}: mean ± std [95 % CI] | KM median steps | "
-             "final val acc | grokked |", "|---|---|---|---|---|"]
-    for t in table:
-        ci = t["steps_ci"]
-        lines.append(
-            f"| {t['condition']} | {_f(t['steps_mean'])} ± {_f(t['steps_std'])} "
-            f"({_f(t['epochs_mean'], '{:.1f}')} ± {_f(t['epochs_std'], '{:.1f}')} ep) "
-            f"[{_f(ci[0])}, {_f(ci[1])}] | {_f(t['km_median_steps'])} | "
-            f"{_f(t['final_val_acc_mean'], '{:.3f}')} ± {_f(t['final_val_acc_std'], '{:.3f}')} "
-            f"| {t['k_of_n']} |")
-    return "\n".join(lines)
+    return markdown_grid(*condition_rows(table, threshold))
 
 
 def markdown_tests(tests: list[dict]) -> str:
-    if not tests:
-        return ""
-    lines = ["| condition vs reference | Welch p (Holm) | Mann–Whitney p (Holm) | "
-             "Cohen's d [95 % CI] | log-rank p (Holm) |", "|---|---|---|---|---|"]
-    for t in tests:
-        lines.append(
-            f"| {t['condition']} vs {t['reference']} | {_f(t['welch_p'], '{:.3g}')} "
-            f"({_f(t['welch_p_holm'], '{:.3g}')}) | {_f(t['mwu_p'], '{:.3g}')} "
-            f"({_f(t['mwu_p_holm'], '{:.3g}')}) | {_f(t['cohens_d'], '{:.2f}')} "
-            f"[{_f(t['d_ci'][0], '{:.2f}')}, {_f(t['d_ci'][1], '{:.2f}')}] | "
-            f"{_f(t['logrank_p'], '{:.3g}')} ({_f(t['logrank_p_holm'], '{:.3g}')}) |")
-    return "\n".join(lines)
+    return markdown_grid(*test_rows(tests)) if tests else ""
+
+
+def _tex(s: str) -> str:
+    s = s.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&").replace("±", "$\\pm$")
+    s = s.replace("≥", "$\\geq$")
+    return s.replace("∞ (not reached)", "$\\infty$").replace("—", "--")
+
+
+def latex_grid(header: list[str], rows: list[list[str]]) -> str:
+    """A booktabs table of already formatted cells, first column left-aligned."""
+    lines = [f"\\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}", "\\toprule",
+             " & ".join(map(_tex, header)) + " \\\\", "\\midrule",
+             *(" & ".join(_tex(str(c)) for c in r) + " \\\\" for r in rows),
+             "\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
 
 
 def latex_table(table: list[dict], threshold: str) -> str:
     """A booktabs table of the conditions."""
     pct = f"{float(threshold) * 100:g}\\,\\%"
-
-    def esc(s: str) -> str:
-        s = s.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
-        return s.replace("∞ (not reached)", "$\\infty$").replace("—", "--")
-
     lines = ["\\begin{tabular}{lrrrl}", "\\toprule",
              f"condition & steps to {pct} (mean $\\pm$ std) & KM median & final val acc & "
              "grokked \\\\", "\\midrule"]
     for t in table:
-        lines.append(f"{esc(t['condition'])} & {esc(_f(t['steps_mean']))} $\\pm$ "
-                     f"{esc(_f(t['steps_std']))} & {esc(_f(t['km_median_steps']))} & "
-                     f"{_f(t['final_val_acc_mean'], '{:.3f}')} & {t['k_of_n']} \\\\")
+        lines.append(f"{_tex(t['condition'])} & {_tex(fmt(t['steps_mean']))} $\\pm$ "
+                     f"{_tex(fmt(t['steps_std']))} & {_tex(fmt(t['km_median_steps']))} & "
+                     f"{fmt(t['final_val_acc_mean'], '{:.3f}')} & {t['k_of_n']} \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(lines) + "\n"

@@ -1,68 +1,33 @@
-"""``groklab report DIR`` for a sweep directory: report.md and tables/*.csv, tables/*.tex."""
+"""``groklab report DIR``: report.md, report.html, tables/*.csv, *.tex and figures/report_*.png,
+*.pdf for a sweep directory (manifest.json + results.csv) or a single run directory
+(summary.json + config.yaml). Every file is written atomically."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from pathlib import Path
 
 from groklab.errors import ConfigError
-from groklab.report.tables import (
-    condition_table,
-    latex_table,
-    markdown_table,
-    markdown_tests,
-    pairwise_tests,
-)
+from groklab.report.document import to_markdown
+from groklab.report.html import to_html
+from groklab.report.run import run_report
+from groklab.report.sweep import sweep_report
 from groklab.runs.files import write_atomic
-
-THRESHOLDS = ("0.9", "0.99")
-
-
-def _csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return buf.getvalue()
 
 
 def write_report(directory: str | Path) -> Path:
+    """Write the report of a sweep or run directory; returns the path of report.md."""
     d = Path(directory)
-    manifest_path, results_path = d / "manifest.json", d / "results.csv"
-    if not manifest_path.exists():
-        raise ConfigError(f"{str(d)!r} is not a sweep directory (no manifest.json); run "
-                          "groklab sweep SPEC --out DIR first")
-    if not results_path.exists():
-        raise ConfigError(f"{str(d)!r} has no finished cell yet (no results.csv)")
-    manifest = json.loads(manifest_path.read_text())
-    rows = list(csv.DictReader(results_path.open()))
-    axes = manifest["axes"]
-    tables = d / "tables"
-    tables.mkdir(exist_ok=True)
-    md = [f"# Sweep report: {manifest['name']}", "",
-          f"{len(manifest['cells'])} cells × {len(manifest['seeds'])} seeds; axes: "
-          f"{', '.join(axes) or 'none'}. Steps to a threshold are over the seeds that reached "
-          "it; the Kaplan–Meier median counts the others as censored at their budget. Tests "
-          "compare every condition with the first (Holm-corrected across conditions).", ""]
-    for th in THRESHOLDS:
-        table = condition_table(rows, axes, th)
-        tests = pairwise_tests(rows, axes, th)
-        tag = f"{round(float(th) * 100):03d}"
-        write_atomic(tables / f"conditions_{tag}.csv", _csv(
-            [{k: (list(v) if isinstance(v, tuple) else v) for k, v in t.items()}
-             for t in table]))
-        write_atomic(tables / f"tests_{tag}.csv", _csv(tests))
-        write_atomic(tables / f"conditions_{tag}.tex", latex_table(table, th))
-        md += [f"## Val accuracy ≥ {float(th) * 100:g} %", "", markdown_table(table, th), ""]
-        if tests:
-            md += [markdown_tests(tests), ""]
-    unfinished = [c["name"] for c in manifest["cells"] if c["status"] not in
-                  ("completed", "stopped_early", "diverged")]
-    if unfinished:
-        md += [f"Not finished yet: {', '.join(unfinished)}.", ""]
+    if (d / "manifest.json").exists():
+        title, blocks, tables = sweep_report(d)
+    elif (d / "summary.json").exists() and (d / "config.yaml").exists():
+        title, blocks, tables = run_report(d)
+    else:
+        raise ConfigError(f"{str(d)!r} is not a sweep directory (no manifest.json) nor a run "
+                          "directory (no summary.json + config.yaml); run groklab sweep SPEC "
+                          "--out DIR or groklab train --out DIR first")
+    for name, text in tables.items():
+        write_atomic(d / "tables" / name, text)
+    write_atomic(d / "report.html", to_html(title, blocks))
     out = d / "report.md"
-    write_atomic(out, "\n".join(md))
+    write_atomic(out, to_markdown(blocks, d))
     return out

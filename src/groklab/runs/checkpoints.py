@@ -45,6 +45,12 @@ class Checkpoints:
         self._params.wait_until_finished()
         self._state.wait_until_finished()
 
+    def save_params(self, step: int, params, metadata: dict) -> None:
+        """Save parameters only (a past step that has no resumable state)."""
+        self._params.save(step, args=ocp.args.Composite(
+            params=ocp.args.StandardSave(params), metadata=ocp.args.JsonSave(metadata)))
+        self._params.wait_until_finished()
+
     def latest_state_step(self) -> int | None:
         return self._state.latest_step()
 

@@ -20,7 +20,7 @@ import jax
 
 import groklab
 from groklab.config import RunConfig
-from groklab.engine.loop import Engine, Hooks, Progress, Result
+from groklab.engine.loop import Engine, Hooks, Progress
 from groklab.engine.milestones import Milestones
 from groklab.engine.setup import plan_run
 from groklab.errors import ConfigError
@@ -31,8 +31,14 @@ from groklab.viz import plot_training_curves
 
 def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
               on_progress: Callable[[Progress], None] | None = None,
-              figures: bool = True, pdf: bool = False) -> dict:
-    """Train every seed of ``cfg`` into run directory ``out``; returns the summary dict."""
+              figures: bool = True, pdf: bool = False,
+              checkpoint_now: Callable[[list[dict]], bool] | None = None,
+              after_checkpoint: Callable[[int, object, bool], None] | None = None) -> dict:
+    """Train every seed of ``cfg`` into run directory ``out``; returns the summary dict.
+
+    ``checkpoint_now(records)`` (asked after every evaluation, once its metrics are written) adds
+    checkpoints beyond the usual ones; ``after_checkpoint(step, state, final)`` runs once a
+    checkpoint is on disk. Batched sweeps use both to split a group run into its cells."""
     run = RunDir(out)
     plan = plan_run(cfg)  # validates everything before any file is written
     if resume:
@@ -63,7 +69,9 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
     t0 = time.perf_counter()
 
     def summary(result_like, status: str) -> dict:
-        return _summary(plan, result_like, status, prior_wall + time.perf_counter() - t0, engine)
+        return run_summary(plan, result_like.step, result_like.milestones, status,
+                           prior_wall + time.perf_counter() - t0, engine.compile_time_s,
+                           getattr(result_like, "steps_per_s", None))
 
     def on_checkpoint(step, st, final):
         meta = {"config": plan.config.to_dict(), "step": step,
@@ -72,13 +80,15 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
         ckpts.save(step, st.params, st, meta)
         if not final:
             run.write_summary(summary(_Partial(step, milestones_ref), "interrupted"))
+        if after_checkpoint:
+            after_checkpoint(step, st, final)
 
     milestones_ref = milestones or [
         Milestones.for_run(s, cfg.train)
         for s in plan.config.seeds
     ]
     hooks = Hooks(on_eval=run.append_metrics, on_progress=on_progress,
-                  on_checkpoint=on_checkpoint)
+                  on_checkpoint=on_checkpoint, checkpoint_now=checkpoint_now)
     with _graceful_interrupt() as stop:
         hooks.should_stop = stop
         result = engine.run(state, start, milestones_ref, hooks)
@@ -101,9 +111,10 @@ class _Partial:
         self.step, self.milestones = step, milestones
 
 
-def _summary(plan, result: Result | _Partial, status: str, wall: float, engine: Engine) -> dict:
-    train_time = wall - engine.compile_time_s
-    steps_per_s = getattr(result, "steps_per_s", None)
+def run_summary(plan, step: int, milestones: list[Milestones], status: str, wall: float,
+                compile_s: float, steps_per_s: float | None) -> dict:
+    """summary.json of a run (DESIGN.md §5) at ``step``."""
+    train_time = wall - compile_s
     if steps_per_s is None or steps_per_s != steps_per_s:
         steps_per_s = None
     return {
@@ -111,17 +122,17 @@ def _summary(plan, result: Result | _Partial, status: str, wall: float, engine: 
         "groklab_version": groklab.__version__,
         "config": plan.config.to_dict(),
         "wall_time_s": round(wall, 3),
-        "compile_time_s": round(engine.compile_time_s, 3),
+        "compile_time_s": round(compile_s, 3),
         "train_time_s": round(train_time, 3),
         "steps_per_s": None if steps_per_s is None else round(steps_per_s, 3),
-        "step": result.step,
-        "epoch": round(plan.epoch_at(result.step), 6),
+        "step": step,
+        "epoch": round(plan.epoch_at(step), 6),
         "steps_per_epoch": plan.steps_per_epoch,
         "phases": [dataclasses.asdict(ph) for ph in plan.phases],
         "total_steps": plan.total_steps,
         "n_train": plan.n_train,
         "n_val": len(plan.task.labels) - plan.n_train,
-        "seeds": [m.to_dict() for m in result.milestones],
+        "seeds": [m.to_dict() for m in milestones],
     }
 
 

@@ -1,8 +1,8 @@
-"""Run a sweep in this process: every cell a run directory under ``OUT/cells/``, its seeds
-vmapped in one compiled program; after every cell the results table and the manifest are
-rewritten atomically from the cells' summaries, so a killed sweep loses at most the unfinished
-cell's work since its last checkpoint. Running the same command again skips finished cells and
-resumes an interrupted one from its checkpoint.
+"""Run a sweep: every cell a run directory under ``OUT/cells/``. Cells that can share a compiled
+program are trained together (sweeps.batch, sweeps.group), every cell's seeds vmapped; after every
+group the results table and the manifest are rewritten atomically from the cells' summaries, so
+a killed sweep loses at most the unfinished group's work since its last checkpoint. Running the
+same command again skips finished cells and resumes an interrupted group from its checkpoint.
 """
 
 from __future__ import annotations
@@ -10,21 +10,29 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from groklab.errors import ConfigError
 from groklab.runs.files import write_atomic, write_json_atomic
-from groklab.runs.train import train_run
+from groklab.sweeps.batch import Group, plan_groups
+from groklab.sweeps.group import FINISHED, cell_status, run_group
 from groklab.sweeps.spec import Cell, SweepSpec
 
-FINISHED = ("completed", "stopped_early", "diverged")
+BACKENDS = ("local", "ray")
 THRESHOLDS = ("0.5", "0.9", "0.95", "0.99")
 
 
-def run_sweep(spec: SweepSpec, out: str | Path, log: Callable[[str], None] = print) -> list[dict]:
-    """Run (or continue) every cell of ``spec`` into ``out``; return the results rows."""
+def run_sweep(spec: SweepSpec, out: str | Path, log: Callable[[str], None] = print,
+              backend: str = "local", address: str | None = None) -> list[dict]:
+    """Run (or continue) every cell of ``spec`` into ``out``; return the results rows.
+
+    ``backend``: ``local`` trains the groups one after another in this process; ``ray`` makes
+    each group a Ray task (sweeps.ray_backend) on the cluster at ``address`` (a local one when
+    None). Either way the cells land in ``out/cells/`` and the same table is written here."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend {backend!r} is not a backend; choose one of "
+                          f"{', '.join(BACKENDS)}")
     out = Path(out)
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
@@ -36,33 +44,27 @@ def run_sweep(spec: SweepSpec, out: str | Path, log: Callable[[str], None] = pri
         raise ConfigError(f"{str(out)!r} exists and is not an empty sweep directory; choose "
                           "another --out")
     cells = spec.cells()
+    groups = plan_groups(cells, spec.axes, spec.batch_cells, spec.max_members)
+    if backend == "ray":  # fail before anything is written when Ray is missing
+        from groklab.sweeps.ray_backend import require_ray
+        require_ray()
     out.mkdir(parents=True, exist_ok=True)
-    log(f"sweep {spec.name}: {len(cells)} cells × {len(spec.base.seeds)} seeds "
-        f"(axes: {', '.join(spec.axes) or 'none'}); seeds are vmapped in each cell's program, "
-        "batched axes across cells: none (each cell compiles once)")
-    _write(out, spec, cells)
-    for cell in cells:
-        cell_dir = out / "cells" / cell.name
-        status = _status(cell_dir)
-        if status in FINISHED:
-            log(f"[{cell.index + 1}/{len(cells)}] {cell.name}: done ({status}), skipped")
-            continue
-        resume = (cell_dir / "checkpoints" / "state").exists() and any(
-            (cell_dir / "checkpoints" / "state").iterdir())
-        if cell_dir.exists() and not resume:
-            shutil.rmtree(cell_dir)  # killed before its first checkpoint: nothing to keep
-        log(f"[{cell.index + 1}/{len(cells)}] {cell.name}: "
-            + ("resuming" if resume else "training"))
-        summary = train_run(cell.config, cell_dir, resume=resume)
-        log(f"    {summary['status']} at epoch {summary['epoch']:g}; grokked "
-            f"{sum(s['grokked'] for s in summary['seeds'])}/{len(summary['seeds'])}")
-        _write(out, spec, cells)
+    batched = sorted({a for g in groups for a in g.batched_axes})
+    log(f"sweep {spec.name}: {len(cells)} cells × {len(spec.base.seeds)} seeds in "
+        f"{len(groups)} compiled program(s) (axes: {', '.join(spec.axes) or 'none'}; batched "
+        f"into shared programs: {', '.join(batched) or 'none'}); backend {backend}")
+    _write(out, spec, cells, groups)
+    if backend == "local":
+        for g in groups:
+            for line in run_group(g, out, log=lambda line, g=g: log(f"[{g.name}] {line}")):
+                log(f"[{g.name}] {line}")
+            _write(out, spec, cells, groups)
+    else:
+        from groklab.sweeps.ray_backend import run_groups
+
+        run_groups(groups, out, address, log, on_group_done=lambda: _write(out, spec, cells,
+                                                                           groups))
     return results_rows(out, spec, cells)
-
-
-def _status(cell_dir: Path) -> str | None:
-    path = cell_dir / "summary.json"
-    return json.loads(path.read_text()).get("status") if path.exists() else None
 
 
 def results_rows(out: Path, spec: SweepSpec, cells: list[Cell]) -> list[dict]:
@@ -90,7 +92,7 @@ def results_rows(out: Path, spec: SweepSpec, cells: list[Cell]) -> list[dict]:
     return rows
 
 
-def _write(out: Path, spec: SweepSpec, cells: list[Cell]) -> None:
+def _write(out: Path, spec: SweepSpec, cells: list[Cell], groups: list[Group]) -> None:
     rows = results_rows(out, spec, cells)
     if rows:
         buf = io.StringIO()
@@ -103,6 +105,8 @@ def _write(out: Path, spec: SweepSpec, cells: list[Cell]) -> None:
         "name": spec.name, "spec": spec.raw, "axes": spec.axes,
         "seeds": list(spec.base.seeds), "results": "results.csv",
         "cells": [{"index": c.index, "name": c.name, "values": c.values,
-                   "dir": f"cells/{c.name}", "status": _status(out / "cells" / c.name)}
+                   "dir": f"cells/{c.name}", "status": cell_status(out / "cells" / c.name)}
                   for c in cells],
+        "groups": [{"name": g.name, "cells": [c.name for c in g.cells],
+                    "batched_axes": list(g.batched_axes)} for g in groups],
     })

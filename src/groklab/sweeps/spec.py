@@ -13,6 +13,8 @@
       optim.learning_rate: [1e-3, 3e-3]
       optim.warmup_steps: [10, 50]
     stop_at: 0.99              # optional stop rule (train.stop_at)
+    batch_cells: true          # cells differing only in lr / wd share one program (default)
+    max_members: 64            # at most this many (cell, seed) pairs per shared program
 
 Keys are the config's own (``groklab train --set``); a bad key or value is an error naming it,
 before anything runs.
@@ -31,7 +33,8 @@ from groklab.engine.setup import plan_run
 from groklab.errors import ConfigError
 from groklab.recipes import recipe_overrides
 
-SPEC_KEYS = ("name", "base", "seeds", "num_seeds", "grid", "zip", "stop_at")
+SPEC_KEYS = ("name", "base", "seeds", "num_seeds", "grid", "zip", "stop_at", "batch_cells",
+             "max_members")
 BASE_KEYS = ("preset", "config", "recipe", "set")
 
 
@@ -56,6 +59,8 @@ class SweepSpec:
     grid: dict = field(default_factory=dict)
     zipped: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
+    batch_cells: bool = True
+    max_members: int = 64
 
     @property
     def axes(self) -> list[str]:
@@ -95,7 +100,13 @@ def load_spec(path: str | Path) -> SweepSpec:
     both = sorted(set(grid) & set(zipped))
     if both:
         raise ConfigError(f"sweep spec: {', '.join(both)} is both a grid and a zip axis")
-    spec = SweepSpec(str(data.get("name") or path.stem), base, grid, zipped, data)
+    batch_cells, max_members = data.get("batch_cells", True), data.get("max_members", 64)
+    if not isinstance(batch_cells, bool):
+        raise ConfigError(f"sweep spec: batch_cells={batch_cells!r} must be true or false")
+    if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
+        raise ConfigError(f"sweep spec: max_members={max_members!r} must be a positive integer")
+    spec = SweepSpec(str(data.get("name") or path.stem), base, grid, zipped, data,
+                     batch_cells, max_members)
     for cell in spec.cells():  # every cell is validated now, before anything runs
         plan_run(cell.config)
     return spec

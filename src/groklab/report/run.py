@@ -1,0 +1,134 @@
+"""The report of a single run directory (``groklab train --out DIR``): a table of its seeds,
+each milestone summarized over the seeds (mean ± std, t-interval, Kaplan–Meier median, k/N),
+the accuracy curves with a band over seeds, and the strip and Kaplan–Meier plots of the steps
+to each threshold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from groklab.report.document import Block, Figure, Heading, Table, Text
+from groklab.report.figures import plot_kaplan_meier, plot_steps_strip, read_metrics
+from groklab.report.sweep import FINISHED, curve_blocks
+from groklab.report.tables import THRESHOLDS, csv_text, fmt, latex_grid, pct
+from groklab.stats import GrokTimes, describe, kaplan_meier
+
+
+def seed_rows(summary: dict) -> list[dict]:
+    """One row per seed of a run's summary.json (the columns of a sweep's results.csv)."""
+    rows = []
+    for s in summary["seeds"]:
+        row = {"seed": s["seed"], "grokked": s["grokked"],
+               "memorized_epoch": s.get("memorized_epoch"), "diverged": s.get("diverged"),
+               "budget_steps": summary["step"], "budget_epochs": summary["epoch"],
+               "steps_per_epoch": summary["steps_per_epoch"]}
+        for t in THRESHOLDS:
+            row[f"steps_to_{t}"] = s["steps_to_val_acc"].get(t)
+            row[f"epochs_to_{t}"] = s["epochs_to_val_acc"].get(t)
+        row.update({f"final_{k}": v for k, v in s["final"].items()})
+        rows.append(row)
+    return rows
+
+
+def _censored_stat(quantity: str, values: list, budget: float, spec: str) -> dict:
+    """Mean ± std and t-interval over the seeds with a value; the Kaplan–Meier median over all,
+    the others censored at ``budget``."""
+    g = GrokTimes.from_milestones(values, budget)
+    s = describe([v for v in values if v is not None])
+    return {"quantity": quantity, "seeds": g.k_of_n(), "mean": s.mean, "std": s.std,
+            "ci_low": s.ci_t[0], "ci_high": s.ci_t[1], "km_median": kaplan_meier(g).median,
+            "format": spec}
+
+
+def over_seeds(rows: list[dict], memorized_threshold: float = 0.99) -> list[dict]:
+    """Each milestone and final accuracy of a run (``seed_rows``) summarized over its seeds."""
+    steps, epochs = rows[0]["budget_steps"], rows[0]["budget_epochs"]
+    out = []
+    for t in THRESHOLDS:
+        out.append(_censored_stat(f"steps to val acc ≥ {pct(t)}",
+                                  [r[f"steps_to_{t}"] for r in rows], steps, "{:.0f}"))
+        out.append(_censored_stat(f"epochs to val acc ≥ {pct(t)}",
+                                  [r[f"epochs_to_{t}"] for r in rows], epochs, "{:.1f}"))
+    out.append(_censored_stat(f"memorized: epochs to train acc ≥ {pct(memorized_threshold)}",
+                              [r["memorized_epoch"] for r in rows], epochs, "{:.1f}"))
+    for key in ("final_train_acc", "final_val_acc"):
+        s = describe([r.get(key) for r in rows])
+        out.append({"quantity": key.replace("_", " "), "seeds": f"{s.n}/{len(rows)}",
+                    "mean": s.mean, "std": s.std, "ci_low": s.ci_t[0], "ci_high": s.ci_t[1],
+                    "km_median": None, "format": "{:.3f}"})
+    return out
+
+
+def _over_seeds_table(stats: list[dict]) -> tuple[list[str], list[list[str]]]:
+    header = ["quantity", "seeds with a value", "mean ± std", "95 % CI (t)",
+              "Kaplan–Meier median"]
+    return header, [[s["quantity"], s["seeds"],
+                     f"{fmt(s['mean'], s['format'])} ± {fmt(s['std'], s['format'])}",
+                     f"[{fmt(s['ci_low'], s['format'])}, {fmt(s['ci_high'], s['format'])}]",
+                     fmt(s["km_median"], s["format"])] for s in stats]
+
+
+def _seed_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    def reached(r, t):
+        s = r[f"steps_to_{t}"]
+        return "not reached" if s is None else f"{s:.0f} ({r[f'epochs_to_{t}']:.1f})"
+
+    header = ["seed", "memorized epoch", *(f"steps (epochs) to {pct(t)}" for t in THRESHOLDS),
+              "final train acc", "final val acc", "grokked"]
+    return header, [[str(r["seed"]), fmt(r["memorized_epoch"], "{:.1f}"),
+                     *(reached(r, t) for t in THRESHOLDS),
+                     fmt(r.get("final_train_acc"), "{:.3f}"),
+                     fmt(r.get("final_val_acc"), "{:.3f}"), "yes" if r["grokked"] else "no"]
+                    for r in rows]
+
+
+def _describe_run(summary: dict) -> str:
+    cfg = summary.get("config", {})
+    task, model, optim = (cfg.get(k, {}) for k in ("task", "model", "optim"))
+    return (f"Task {task.get('name')} (p = {task.get('p')}, train fraction "
+            f"{task.get('train_fraction')}); model {model.get('kind')} (d_model "
+            f"{model.get('d_model')}, {model.get('n_layers')} layers); optimizer "
+            f"{optim.get('name')} (lr {optim.get('learning_rate')}, weight decay "
+            f"{optim.get('weight_decay')}); {len(summary['seeds'])} seeds trained "
+            f"{summary['step']} steps ({summary['epoch']:g} epochs, "
+            f"{summary['steps_per_epoch']} steps per epoch); status {summary.get('status')}.")
+
+
+def run_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
+    """(title, blocks, tables/ files) of run directory ``d``; writes its figures."""
+    summary = json.loads((d / "summary.json").read_text())
+    rows = seed_rows(summary)
+    memorized = summary.get("config", {}).get("train", {}).get("memorized_threshold", 0.99)
+    stats = over_seeds(rows, memorized)
+    seeds_table, stats_table = _seed_table(rows), _over_seeds_table(stats)
+    name = d.resolve().name
+    title = f"Run report: {name}"
+    blocks: list[Block] = [
+        Heading(title, 1), Text(_describe_run(summary)),
+        Heading("Seeds"), Table(*seeds_table),
+        Heading("Over seeds"),
+        Text("Milestones: mean ± std and 95 % t-interval over the seeds that reached them; "
+             "the Kaplan–Meier median over all seeds, the others censored at the steps "
+             "(epochs) trained."),
+        Table(*stats_table)]
+    if summary.get("status") not in FINISHED:
+        blocks.append(Text(f"The run is not finished (status {summary.get('status')}): "
+                           "seeds are censored at the last step written."))
+    figures = d / "figures"
+    times = {f"val acc ≥ {pct(t)}": GrokTimes.from_milestones(
+        [r[f"steps_to_{t}"] for r in rows], summary["step"]) for t in THRESHOLDS}
+    blocks += [
+        Heading("Figures"), *curve_blocks({name: read_metrics(d)}, figures),
+        Figure(plot_steps_strip(times, figures / "report_steps.png", ylabel="steps"),
+               "Steps to each val-accuracy threshold: box over the seeds that reached it, one "
+               "dot per seed; hollow triangles are seeds censored at the budget."),
+        Figure(plot_kaplan_meier(times, figures / "report_km.png",
+                                 ylabel="share of seeds not yet at the threshold"),
+               "Kaplan–Meier curves of the steps to each threshold; ticks mark censored "
+               "seeds.")]
+    tables = {"seeds.csv": csv_text(rows), "seeds.tex": latex_grid(*seeds_table),
+              "over_seeds.csv": csv_text([{k: v for k, v in s.items() if k != "format"}
+                                          for s in stats]),
+              "over_seeds.tex": latex_grid(*stats_table)}
+    return title, blocks, tables

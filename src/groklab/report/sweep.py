@@ -1,0 +1,118 @@
+"""The report of a sweep directory: per threshold the conditions table, the tests against the
+first condition, the steps strip plot, Kaplan–Meier curves and (2-axis sweeps) the phase
+diagram; then the training curves of every cell."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from groklab.errors import ConfigError
+from groklab.report.document import Block, Figure, Heading, Table, Text
+from groklab.report.figures import (
+    plot_condition_curves,
+    plot_kaplan_meier,
+    plot_phase_diagram,
+    plot_steps_strip,
+    read_metrics,
+)
+from groklab.report.tables import (
+    THRESHOLDS,
+    condition_label,
+    condition_rows,
+    condition_table,
+    condition_times,
+    csv_text,
+    latex_table,
+    pairwise_tests,
+    pct,
+    tag,
+    test_rows,
+)
+
+FINISHED = ("completed", "stopped_early", "diverged")
+
+
+def figure_block(path: Path | None, caption: str) -> list[Block]:
+    """[Figure] for a written figure, [] for a skipped one (None)."""
+    return [Figure(path, caption)] if path is not None else []
+
+
+def curve_blocks(curves: dict[str, list[dict]], figures: Path) -> list[Block]:
+    """The accuracy curves (label → metrics records), linear and log step axis."""
+    what = ("mean over seeds of val (solid) and train (dashed) accuracy with the 95 % "
+            "t-interval of the mean; thin lines: single seeds")
+    return [*figure_block(plot_condition_curves(curves, figures / "report_curves.png",
+                                                per_seed=True), f"Accuracy vs step: {what}."),
+            *figure_block(plot_condition_curves(curves, figures / "report_curves_logx.png",
+                                                per_seed=True, log_x=True),
+                          "The same on a log step axis.")]
+
+
+def _threshold_figures(rows: list[dict], axes: list[str], figures: Path,
+                       th: str) -> list[Block]:
+    p, t = pct(th), tag(th)
+    times = condition_times(rows, axes, th)
+    return [
+        *figure_block(plot_steps_strip(times, figures / f"report_steps_{t}.png",
+                                       ylabel=f"steps to val acc ≥ {p}"),
+                      f"Steps to val acc ≥ {p} per condition: box over the seeds that reached "
+                      "it, one dot per seed; hollow triangles are seeds censored at their "
+                      "budget (never reached)."),
+        *figure_block(plot_kaplan_meier(times, figures / f"report_km_{t}.png",
+                                        ylabel=f"share of seeds not yet at val acc ≥ {p}"),
+                      f"Kaplan–Meier curves: share of seeds not yet at val acc ≥ {p} vs step; "
+                      "ticks mark censored seeds, the dotted line the median."),
+        *figure_block(plot_phase_diagram(axes, condition_times(rows, axes, th, by_values=True),
+                                         figures / f"report_phase_{t}.png", th),
+                      f"Phase diagram over {' × '.join(axes)}: seeds reaching val acc ≥ {p} "
+                      "(k/N) and their Kaplan–Meier median steps."),
+    ]
+
+
+def _cell_curves(d: Path, manifest: dict) -> dict[str, list[dict]]:
+    axes, curves = manifest["axes"], {}
+    for c in manifest["cells"]:
+        values = c.get("values", {})
+        label = (condition_label(values, axes, c["name"]) if all(a in values for a in axes)
+                 else c["name"])
+        curves[label] = read_metrics(d / c.get("dir", f"cells/{c['name']}"))
+    return curves
+
+
+def sweep_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
+    """(title, blocks, tables/ files) of sweep directory ``d``; writes its figures."""
+    results_path = d / "results.csv"
+    if not results_path.exists():
+        raise ConfigError(f"{str(d)!r} has no finished cell yet (no results.csv)")
+    manifest = json.loads((d / "manifest.json").read_text())
+    with results_path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    axes, figures = manifest["axes"], d / "figures"
+    title = f"Sweep report: {manifest['name']}"
+    blocks: list[Block] = [
+        Heading(title, 1),
+        Text(f"{len(manifest['cells'])} cells × {len(manifest['seeds'])} seeds; axes: "
+             f"{', '.join(axes) or 'none'}. Steps to a threshold are over the seeds that "
+             "reached it; the Kaplan–Meier median counts the others as censored at their "
+             "budget. Tests compare every condition with the first (Holm-corrected across "
+             "conditions).")]
+    tables: dict[str, str] = {}
+    for th in THRESHOLDS:
+        table, tests, t = condition_table(rows, axes, th), pairwise_tests(rows, axes, th), tag(th)
+        tables[f"conditions_{t}.csv"] = csv_text(
+            [{k: (list(v) if isinstance(v, tuple) else v) for k, v in c.items()} for c in table])
+        tables[f"tests_{t}.csv"] = csv_text(tests)
+        tables[f"conditions_{t}.tex"] = latex_table(table, th)
+        blocks += [Heading(f"Val accuracy ≥ {pct(th)}"), Table(*condition_rows(table, th))]
+        if tests:
+            blocks.append(Table(*test_rows(tests)))
+        blocks += _threshold_figures(rows, axes, figures, th)
+    curves = _cell_curves(d, manifest)
+    if any(curves.values()):
+        blocks += [Heading("Training curves"), *curve_blocks(curves, figures)]
+    unfinished = [c["name"] for c in manifest["cells"] if c["status"] not in FINISHED]
+    if unfinished:
+        blocks.append(Text(f"Not finished yet: {', '.join(unfinished)}."))
+    return title, blocks, tables
