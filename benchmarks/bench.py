@@ -9,7 +9,10 @@ Parts, each in its own process (so peak RSS and compile caches are its own):
 - ``to99``: wall seconds until val ≥ 99 % for seeds 0, 1, 2: the engine through the real CLI
   (``groklab train --stop_at 0.99``, run directory, checkpoints and all) and the plain reference;
   peak RSS and checkpoint size of the engine's runs;
-- ``scaling``: ms per step and per evaluation against p, d_model, seeds and batch size.
+- ``scaling``: ms per step and per evaluation against p, d_model, seeds and batch size;
+- ``sweep``: wall time of a 16-cell × 5-seed sweep (``groklab sweep``, 4 learning rates × 4
+  weight decays on x+y mod 23) with the cells batched into one program vs one compile per cell,
+  alternating, and whether both give the same results table.
 
     .venv/bin/python benchmarks/bench.py            # everything, ~13 min on 2 cores
     .venv/bin/python benchmarks/bench.py --quick    # small repeats, no to99 (a smoke test)
@@ -143,6 +146,51 @@ def part_to99() -> dict:
                 SEEDS_IMPLEMENTATION_S_TO_99 / med_proc, 2)}
 
 
+SWEEP_SPEC = """name: sweep16
+base:
+  set: {{task.name: add, task.p: 23, task.train_fraction: 0.7, model.d_model: 64,
+        model.dropout: 0.0, train.batch_size: 64, train.epochs: {epochs}}}
+num_seeds: 5
+grid:
+  optim.learning_rate: [0.0003, 0.001, 0.003, 0.01]
+  optim.weight_decay: [0.03, 0.1, 0.3, 1.0]
+batch_cells: {batch}
+"""
+
+
+def _sweep_once(spec: Path, out: Path) -> float:
+    cmd = [str(ROOT / ".venv/bin/groklab"), "sweep", str(spec), "--out", str(out)]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    return time.perf_counter() - t
+
+
+def part_sweep(quick: bool) -> dict:
+    """16 cells × 5 seeds, the same spec batched and one compile per cell, alternating."""
+    epochs, repeats = (20, 1) if quick else (100, 3)
+    walls = {"batched": [], "per_cell": []}
+    same = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        specs = {}
+        for mode, batch in (("batched", "true"), ("per_cell", "false")):
+            specs[mode] = tmp / f"{mode}.yaml"
+            specs[mode].write_text(SWEEP_SPEC.format(epochs=epochs, batch=batch))
+        for i in range(repeats):
+            for mode in ("batched", "per_cell") if i % 2 == 0 else ("per_cell", "batched"):
+                out = tmp / f"{mode}{i}"
+                walls[mode].append(round(_sweep_once(specs[mode], out), 1))
+            tables = [(tmp / f"{m}{i}" / "results.csv").read_text() for m in walls]
+            same.append(tables[0] == tables[1])
+            for m in walls:
+                shutil.rmtree(tmp / f"{m}{i}")
+    med = {m: statistics.median(v) for m, v in walls.items()}
+    return {"cells": 16, "seeds": 5, "epochs": epochs, "steps_per_cell": epochs * 6,
+            "walls_s": walls, "median_s": med,
+            "speedup": round(med["per_cell"] / med["batched"], 2),
+            "same_results_table": all(same)}
+
+
 def run_part(name: str, quick: bool = False, seed: int | None = None) -> dict:
     """Run one part in a fresh Python process; return its JSON (and its own peak RSS)."""
     cmd = [sys.executable, str(Path(__file__)), "--part", name]
@@ -163,7 +211,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="few repeats, no to99 (smoke test)")
     ap.add_argument("--part", choices=["core", "throughput", "scaling", "plain99"])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--parts", help="comma-separated subset of core,throughput,to99,scaling "
+    ap.add_argument("--parts", help="comma-separated subset of core,throughput,to99,scaling,sweep "
                     "(re-measured and merged into the existing results.json)")
     ap.add_argument("--out", help="results file (default benchmarks/results.json; with --quick "
                     "benchmarks/out/results_quick.json)")
@@ -181,7 +229,7 @@ def main() -> None:
     from report import print_summary, update_benchmarks_md, write_figure
 
     t0 = time.perf_counter()
-    known = ["core", "throughput", "to99", "scaling"]
+    known = ["core", "throughput", "to99", "scaling", "sweep"]
     parts = args.parts.split(",") if args.parts else known
     unknown = [p for p in parts if p not in known]
     if unknown:
@@ -199,7 +247,12 @@ def main() -> None:
         results = {"date": now}
     results.update({"machine": machine(), "jax": version("jax"), "quick": args.quick})
     for name in parts:
-        results[name] = part_to99() if name == "to99" else run_part(name, args.quick)
+        if name == "to99":
+            results[name] = part_to99()
+        elif name == "sweep":
+            results[name] = part_sweep(args.quick)
+        else:
+            results[name] = run_part(name, args.quick)
         print(f"[bench] {name} done after {time.perf_counter() - t0:.0f} s", flush=True)
     if not args.parts:
         results["total_s"] = round(time.perf_counter() - t0, 1)

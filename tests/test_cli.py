@@ -132,6 +132,14 @@ def test_resume_without_a_run_or_checkpoint(capsys, tmp_path):
     assert_one_line_error(code, err, "no checkpoint")
 
 
+def test_resume_needs_only_the_run_directory(capsys, tmp_path):
+    run = tmp_path / "r"
+    assert cli(capsys, "train", *TINY, "--epochs", "2", "--out", str(run))[0] == 0
+    code, _, err = cli(capsys, "train", "--out", str(run), "--resume", "--epochs", "3")
+    assert code == 0, err  # the saved config.yaml is the base; --epochs extends the budget
+    assert json.loads((run / "summary.json").read_text())["epoch"] == 3
+
+
 def test_kill_9_then_resume_matches_an_uninterrupted_run(capsys, tmp_path):
     args = [*TINY, "--epochs", "300", "--num_seeds", "2", "--set", "train.checkpoint_every=60"]
     full = tmp_path / "full"

@@ -157,6 +157,9 @@ def _seeds(args) -> tuple[int, ...] | None:
 def run(args) -> int:
     from groklab.cli.progress import LiveProgress, print_result
 
+    if args.resume and args.config is None and args.out and (Path(args.out) / "config.yaml"
+                                                             ).exists():
+        args.config = str(Path(args.out) / "config.yaml")  # resume what the run saved
     cfg = config_from_args(args)
     out = Path(args.out or f"runs/{cfg.task.name}_p{cfg.task.p}")
     if args.checkpoint_dir and Path(args.checkpoint_dir).resolve() != (out / "checkpoints"

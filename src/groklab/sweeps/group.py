@@ -174,9 +174,10 @@ class _SplitOff:
         self.stops, self.wall, self.lines = stops, wall, lines
 
     def __call__(self, step: int, state, final: bool) -> None:
+        restored: dict[int, object] = {}  # group checkpoints, restored once for all cells
         for cell in self.stops.just_ended:
             if cell_status(self.out / "cells" / cell.name) not in FINISHED:
-                self._write(cell, step, state)
+                self._write(cell, step, state, restored)
 
     def pending(self) -> None:
         """After a kill: cells that had ended by the latest checkpoint but were not written."""
@@ -189,14 +190,15 @@ class _SplitOff:
         abstract = jax.eval_shape(Engine(self.plan).initial_state)
         state, _ = ckpts.restore_state(latest, abstract)
         ckpts.close()
+        restored: dict[int, object] = {}
         for cell in todo:
             step, _ = self.stops.ended[cell.index]
             if step != latest:
                 raise ConfigError(f"cannot finish cell {cell.name!r}: it ended at step {step} "
                                   f"but the group's latest checkpoint is at step {latest}")
-            self._write(cell, step, state)
+            self._write(cell, step, state, restored)
 
-    def _write(self, cell: Cell, step: int, state) -> None:
+    def _write(self, cell: Cell, step: int, state, restored: dict) -> None:
         final_dir = self.out / "cells" / cell.name
         tmp = self.out / "cells" / f".{cell.name}.partial"
         _remove(tmp)
@@ -216,7 +218,7 @@ class _SplitOff:
         by_seed = dict(zip(seeds, milestones))
         for r in records:
             by_seed[r["seed"]].update(dict(r))
-        self._checkpoints(tmp, ids, plan, step, state, records)
+        self._checkpoints(tmp, ids, plan, step, state, records, restored)
         status = self.stops.ended[cell.index][1]
         group_summary = RunDir(self.gdir).read_summary() if (self.gdir / "summary.json").exists() \
             else {}
@@ -237,7 +239,8 @@ class _SplitOff:
         self.lines.append(f"{cell.name}: {status} at epoch {plan.epoch_at(step):g}; grokked "
                           f"{grokked}/{len(seeds)} (in {self.group.name})")
 
-    def _checkpoints(self, run_dir: Path, ids, plan, step: int, state, records) -> None:
+    def _checkpoints(self, run_dir: Path, ids, plan, step: int, state, records,
+                     restored: dict) -> None:
         """The cell's slice of every group parameter checkpoint up to ``step``, and of the full
         state at ``step`` (so the cell resumes like any run)."""
         group_ckpts = Checkpoints(self.gdir / "checkpoints")
@@ -256,9 +259,12 @@ class _SplitOff:
         for prev, s in zip([0, *evals], evals):
             # the group also holds checkpoints made when other cells ended: not this run's
             if s < step and s in saved and checkpoint_due(plan, s, prev):
-                params, _ = group_ckpts.restore_params(s, state.params)
-                ckpts.save_params(s, take(params), meta(s))
-        sliced = take(state)
+                if s not in restored:
+                    restored[s] = jax.device_get(group_ckpts.restore_params(s, state.params)[0])
+                ckpts.save_params(s, take(restored[s]), meta(s))
+        if "state" not in restored:
+            restored["state"] = jax.device_get(state)
+        sliced = take(restored["state"])
         ckpts.save(step, sliced.params, sliced, meta(step))
         group_ckpts.close()
         ckpts.close()
