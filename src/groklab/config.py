@@ -57,11 +57,27 @@ class TrainConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DistillConfig:
+    """Distillation from a teacher run (groklab.distill; DESIGN.md §3 "Distillation")."""
+
+    teacher: str | None = None  # RUN_DIR[@STEP|@step=N|@epoch=E|@val_acc=X]; None: no teacher
+    strategies: tuple[str, ...] = ("logit",)  # logit / attention / feature, each NAME[:WEIGHT];
+    # () trains the student from scratch on the teacher's task and split (the baseline)
+    temperature: float = 2.0  # T of logit KD
+    alpha: float = 0.5  # weight of the ground-truth loss; 1 − α on the distillation terms
+    ground_truth: bool = True  # False: distillation terms only
+    learned_weighting: bool = False  # Kendall et al. 2018 uncertainty weighting of the terms
+    student_scale: float | None = None  # width of the teacher's model ×; None: config's model
+    depth_scale: float | None = None  # layers of the teacher's model ×
+
+
+@dataclass(frozen=True, slots=True)
 class RunConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig.seed_teacher)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     seeds: tuple[int, ...] = (0,)  # one vmapped training run per seed
     # per-seed hyperparameters: {"learning_rate": [..one per seed..], "weight_decay": [...]}
     per_seed: dict = field(default_factory=dict)

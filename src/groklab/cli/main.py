@@ -1,4 +1,5 @@
-"""``groklab`` command line: ``train``, ``tasks``, ``presets``, ``sweep``, ``report``.
+"""``groklab`` command line: ``train``, ``distill``, ``tasks``, ``presets``, ``sweep``,
+``report``.
 
 Every user error is a ``ConfigError``: printed as one line ``groklab: error: ...`` with exit code
 2, never a traceback (DESIGN.md §5).
@@ -13,7 +14,14 @@ from groklab.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from groklab.cli import presets_cmd, report_cmd, sweep_cmd, tasks_cmd, train_cmd
+    from groklab.cli import (
+        distill_cmd,
+        presets_cmd,
+        report_cmd,
+        sweep_cmd,
+        tasks_cmd,
+        train_cmd,
+    )
 
     parser = argparse.ArgumentParser(
         prog="groklab",
@@ -22,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     train_cmd.add_parser(sub)
+    distill_cmd.add_parser(sub)
     tasks_cmd.add_parser(sub)
     presets_cmd.add_parser(sub)
     sweep_cmd.add_parser(sub)

@@ -48,6 +48,12 @@ def add_parser(sub) -> None:
         "train", help="train S seeds of a recipe into a run directory",
         description="Train every seed in one compiled program; writes DIR/config.yaml, "
                     "split.npz, metrics.jsonl, summary.json, checkpoints/ and figures/.")
+    add_training_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_training_arguments(p) -> None:
+    """Every flag of ``groklab train`` (shared by ``distill`` and ``transfer``)."""
     g = p.add_argument_group("what to train")
     g.add_argument("--preset", help="model preset (groklab presets): seed-teacher, power2022, "
                                     "nanda2023, gromov-mlp")
@@ -101,14 +107,14 @@ def add_parser(sub) -> None:
                                                          "latest checkpoint")
     g.add_argument("--quiet", action="store_true", help="no live progress display")
     g.add_argument("--pdf", action="store_true", help="also write the figures as PDF")
-    p.set_defaults(func=run)
 
 
-def config_from_args(args) -> RunConfig:
-    data = load_config_file(args.config) if args.config else {}
+def config_from_args(args, base: dict | None = None) -> RunConfig:
+    """The config of the flags, over ``base`` (plain config data; defaults when None)."""
+    data = load_config_file(args.config) if args.config else dict(base or {})
     if args.preset:
         data = {**data, "preset": args.preset}
-        if not args.config:
+        if not args.config:  # a config file's model section is laid over the preset
             data.pop("model", None)
     cfg = RunConfig.from_dict(data)
     recipes = [r.strip() for item in args.recipe for r in item.split(",") if r.strip()]
@@ -155,7 +161,7 @@ def _seeds(args) -> tuple[int, ...] | None:
 
 
 def run(args) -> int:
-    from groklab.cli.progress import LiveProgress, print_result
+    from groklab.cli.progress import print_result
 
     if args.resume and args.config is None and args.out and (Path(args.out) / "config.yaml"
                                                              ).exists():
@@ -166,11 +172,16 @@ def run(args) -> int:
                                                                         ).resolve():
         raise ConfigError(f"--checkpoint_dir {args.checkpoint_dir!r}: groklab keeps checkpoints "
                           f"in the run directory, {str(out / 'checkpoints')!r}")
+    summary = train_with_progress(cfg, out, args)
+    print_result(summary, out)
+    return 0
+
+
+def train_with_progress(cfg: RunConfig, out: Path, args) -> dict:
+    from groklab.cli.progress import LiveProgress
     from groklab.runs.train import train_run
 
     live = not args.quiet and sys.stdout.isatty()
     with LiveProgress(enabled=live) as progress:
-        summary = train_run(cfg, out, resume=args.resume, on_progress=progress.update,
-                            pdf=args.pdf)
-    print_result(summary, out)
-    return 0
+        return train_run(cfg, out, resume=args.resume, on_progress=progress.update,
+                         pdf=args.pdf)

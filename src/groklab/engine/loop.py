@@ -7,18 +7,20 @@ stop (STYLE.md 4).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from groklab.engine.devices import SeedPlacement
 from groklab.engine.milestones import Milestones
 from groklab.engine.phases import phase_at
-from groklab.engine.program import Objective, Program, TrainState
+from groklab.engine.program import Objective, Program, TrainState, seed_keys
 from groklab.engine.setup import Plan, device_data, hyperparams, init_params, make_recipe
 from groklab.objectives import Supervised
 
@@ -80,12 +82,19 @@ class Engine:
     """One compiled multi-seed training program and its host loop."""
 
     def __init__(self, plan: Plan, objective: Objective | None = None,
-                 params=None, trainable=None):
+                 params=None, trainable=None, objective_inputs=None):
+        """``objective_inputs``: per-seed data the objective reads (leading seed axis), e.g. a
+        distillation teacher's parameters; ``params``: initial parameters instead of the
+        seeds' fresh initialization (transfer); ``trainable``: a bool pytree of the parameters
+        that train (frozen layers)."""
         self.plan = plan
         tr = plan.config.train
         self.x64 = tr.loss_dtype == "float64"
         self.placement = SeedPlacement(plan.n_seeds)
-        self.data = self.placement.data(device_data(plan))
+        data = device_data(plan)
+        if objective_inputs is not None:
+            data = dataclasses.replace(data, objective_inputs=objective_inputs)
+        self.data = self.placement.data(data)
         self.hparams = self.placement.seeds(hyperparams(plan))
         graphdef, default_params = init_params(plan)
         self.graphdef = graphdef
@@ -102,12 +111,16 @@ class Engine:
             for phase in plan.phases
         ]
         self.program = self.programs[0]
+        self.objective = objective
+        self.extra_keys = self.placement.seeds(
+            jnp.stack([seed_keys(s).objective for s in plan.rng_seeds]))
         self._compiled: dict[tuple[int, int], object] = {}
         self.compile_time_s = 0.0
 
     def initial_state(self) -> TrainState:
         return self.placement.seeds(
-            self.program.init_all(self.init_params, self.hparams, self.data.order0))
+            self.program.init_all(self.init_params, self.hparams, self.data.order0,
+                                  self.extra_keys))
 
     def _chunk(self, n_steps: int, state: TrainState, start: int):
         """Run ``n_steps`` from global step ``start`` (within one phase), then evaluate."""
@@ -193,6 +206,7 @@ class Engine:
                 "grad_norm": _f(m["grad_norm"][i]),
                 "sc_fraction": _f(m["sc_fraction"][i]),
                 "diverged_step": diverged if diverged >= 0 else None,
+                **{k: _f(m[k][i]) for k in self.objective.aux_keys},
             })
         return out
 

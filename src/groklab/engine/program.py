@@ -36,7 +36,9 @@ from groklab.engine.phases import Phase
 from groklab.objectives import Supervised, per_row_loss_and_correct, softmax_collapsed
 from groklab.optim import plateau_scale
 
-# objective(model, tokens_BT, labels_B, weights_B, key) -> (loss, aux dict of scalars)
+# objective(model, tokens_BT, labels_B, weights_B, key, inputs, extra) -> (loss, aux scalars);
+# it also has ``aux_keys`` (aux entries reported, averaged over a chunk's steps) and
+# ``init_extra(key)`` (its own trainable parameters, e.g. a distillation projector)
 Objective = Callable[..., tuple[jax.Array, dict]]
 
 supervised_objective = Supervised()  # plain training with softmax cross-entropy
@@ -46,13 +48,18 @@ class SeedKeys(NamedTuple):
     init: jax.Array
     shuffle: jax.Array
     dropout: jax.Array
+    objective: jax.Array  # the objective's own parameters (e.g. a distillation projector)
 
 
 def seed_keys(seed: int) -> SeedKeys:
     """Independent streams for one seed, derived from the seed value alone (not its index), so
     seed k of a multi-seed run equals a one-seed run with seed k."""
     root = jax.random.key(seed)
-    return SeedKeys(*(jax.random.fold_in(root, i) for i in range(3)))
+    return SeedKeys(*(jax.random.fold_in(root, i) for i in range(4)))
+
+
+def _extra_tx(learning_rate):
+    return optax.adam(learning_rate)
 
 
 class TrainState(NamedTuple):
@@ -65,6 +72,9 @@ class TrainState(NamedTuple):
     grad_norm: jax.Array  # float32: global gradient norm at the last step
     wd_scale: jax.Array  # float32: adaptive weight-decay multiplier (1 unless adaptive)
     order: jax.Array  # int32 [n_train] curriculum order (positions into train_idx), or [1]
+    extra: Any = None  # the objective's own trainable parameters (objective.init_extra)
+    extra_opt: Any = None  # their Adam state
+    aux_sum: Any = None  # sums over the chunk's steps of the objective's aux scalars
 
 
 @dataclass(frozen=True)
@@ -83,12 +93,15 @@ class Data:
     prefix_tokens: jax.Array  # [U, P] int32 distinct prefixes of the table
     prefix_index: jax.Array  # [N] int32 each row's prefix
     suffix_tokens: jax.Array  # [N, T − P] int32
+    # per-seed inputs of the objective (a distillation teacher's parameters), or {}
+    objective_inputs: Any = None
 
 
 jax.tree_util.register_dataclass(
     Data,
     data_fields=["tokens", "labels", "true_labels", "train_idx", "is_train", "shuffle_key",
-                 "dropout_key", "order0", "prefix_tokens", "prefix_index", "suffix_tokens"],
+                 "dropout_key", "order0", "prefix_tokens", "prefix_index", "suffix_tokens",
+                 "objective_inputs"],
     meta_fields=[],
 )
 
@@ -125,11 +138,16 @@ class Program:
 
     # ----- one seed -----
 
-    def init_state(self, params, hparams, order0) -> TrainState:
+    def init_state(self, params, hparams, order0, extra_key) -> TrainState:
         hp = self.recipe.schedule(hparams, 0, jnp.float32(1.0))
         opt_state = self.recipe.make_tx(hp).init(params)
+        extra = self.objective.init_extra(extra_key)
         return TrainState(params, opt_state, jnp.array(True), jnp.array(-1, jnp.int32),
-                          jnp.array(0.0, jnp.float32), jnp.array(1.0, jnp.float32), order0)
+                          jnp.array(0.0, jnp.float32), jnp.array(1.0, jnp.float32), order0,
+                          extra, _extra_tx(1.0).init(extra), self._zero_aux())
+
+    def _zero_aux(self):
+        return {k: jnp.zeros((), jnp.float32) for k in self.objective.aux_keys}
 
     def _epoch_of(self, step):
         ph = self.phase
@@ -169,28 +187,37 @@ class Program:
         tokens, labels = data.tokens[rows], data_s["labels"][rows]
         key = jax.random.fold_in(data_s["dropout_key"], step)
 
-        def loss_fn(params):
+        def loss_fn(params, obj_extra):
             model = nnx.merge(self.graphdef, params)
-            return self.objective(model, tokens, labels, weights, key)
+            return self.objective(model, tokens, labels, weights, key,
+                                  data_s["objective_inputs"], obj_extra)
 
-        (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        extra = {"value": loss}
+        (loss, aux), (grads, g_extra) = jax.value_and_grad(
+            loss_fn, argnums=(0, 1), has_aux=True)(state.params, state.extra)
+        extra_args = {"value": loss}
         if self.recipe.sam:
-            extra["grad_fn"] = lambda p, _: jax.grad(lambda q: loss_fn(q)[0])(p)
-        tx = self.recipe.make_tx(self.recipe.schedule(hparams, step, state.wd_scale))
-        updates, opt_state = tx.update(grads, state.opt_state, state.params, **extra)
+            extra_args["grad_fn"] = lambda p, _: jax.grad(
+                lambda q: loss_fn(q, state.extra)[0])(p)
+        hp = self.recipe.schedule(hparams, step, state.wd_scale)
+        tx = self.recipe.make_tx(hp)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params, **extra_args)
         params = optax.apply_updates(state.params, updates)
+        # the objective's own parameters: Adam at the run's learning rate, no weight decay
+        x_updates, extra_opt = _extra_tx(hp["learning_rate"]).update(g_extra, state.extra_opt)
+        obj_extra = optax.apply_updates(state.extra, x_updates)
         ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(params))
         keep = state.alive & ok
-        params, opt_state = jax.tree.map(
-            lambda new, old: jnp.where(keep, new, old), (params, opt_state),
-            (state.params, state.opt_state),
+        params, opt_state, obj_extra, extra_opt = jax.tree.map(
+            lambda new, old: jnp.where(keep, new, old), (params, opt_state, obj_extra, extra_opt),
+            (state.params, state.opt_state, state.extra, state.extra_opt),
         )
+        aux_sum = {k: state.aux_sum[k] + aux[k].astype(jnp.float32) for k in state.aux_sum}
         diverged_step = jnp.where(state.alive & ~ok, step + 1, state.diverged_step)
         grad_norm = jnp.where(keep, optax.tree.norm(grads), state.grad_norm)
         return state._replace(params=params, opt_state=opt_state, alive=keep,
                               diverged_step=diverged_step.astype(jnp.int32),
-                              grad_norm=grad_norm)
+                              grad_norm=grad_norm, extra=obj_extra, extra_opt=extra_opt,
+                              aux_sum=aux_sum)
 
     def eval_rows(self, data, data_s, params):
         """Per-row loss, correctness and softmax collapse over every table row, in eval mode
@@ -249,11 +276,12 @@ class Program:
 
         ph = self.phase
         perm0 = jnp.zeros(ph.steps_per_epoch * ph.batch_size, jnp.int32)
+        state = state._replace(aux_sum=self._zero_aux())
         (state, _), _ = jax.lax.scan(body, (state, perm0),
                                      start + jnp.arange(n_steps, dtype=jnp.int32))
         return state
 
-    def end_chunk(self, data, data_s, hparams, state, step):
+    def end_chunk(self, data, data_s, hparams, state, step, n_steps: int = 1):
         """The evaluation at the end of a chunk, and what it updates: the adaptive weight decay
         and the self-paced curriculum order. Returns (state, metrics)."""
         rows = self.eval_rows(data, data_s, state.params)
@@ -265,6 +293,7 @@ class Program:
         if self.recipe.curriculum == "loss":
             state = state._replace(order=loss_order(rows[0][data_s["train_idx"]]))
         hp = self.recipe.schedule(hparams, step, state.wd_scale)
+        metrics.update({k: v / n_steps for k, v in state.aux_sum.items()})
         metrics.update(grad_norm=state.grad_norm, alive=state.alive,
                        diverged_step=state.diverged_step,
                        lr=hp["learning_rate"] * plateau_scale(state.opt_state),
@@ -282,19 +311,20 @@ class Program:
         accelerators, the evaluation is vmapped like the steps (``eval_seeds``)."""
         per_seed = {"labels": data.labels, "train_idx": data.train_idx,
                     "is_train": data.is_train, "shuffle_key": data.shuffle_key,
-                    "dropout_key": data.dropout_key}
+                    "dropout_key": data.dropout_key, "objective_inputs": data.objective_inputs}
         train = partial(self.train_steps, n_steps=n_steps)
         state = jax.vmap(train, in_axes=(None, 0, 0, 0, None))(data, per_seed, hparams, state,
                                                                 start)
         if self.eval_seeds == "vmap":
-            return jax.vmap(self.end_chunk, in_axes=(None, 0, 0, 0, None))(
+            return jax.vmap(partial(self.end_chunk, n_steps=n_steps),
+                            in_axes=(None, 0, 0, 0, None))(
                 data, per_seed, hparams, state, start + n_steps)
-        return jax.lax.map(lambda a: self.end_chunk(data, *a, start + n_steps),
+        return jax.lax.map(lambda a: self.end_chunk(data, *a, start + n_steps, n_steps),
                            (per_seed, hparams, state))
 
     @partial(jax.jit, static_argnums=(0,))
-    def init_all(self, params, hparams, order0) -> TrainState:
-        return jax.vmap(self.init_state)(params, hparams, order0)
+    def init_all(self, params, hparams, order0, extra_keys) -> TrainState:
+        return jax.vmap(self.init_state)(params, hparams, order0, extra_keys)
 
     @partial(jax.jit, static_argnums=(0,))
     def evaluate_all(self, data: Data, params) -> dict:

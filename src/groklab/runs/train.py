@@ -40,12 +40,13 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
     checkpoints beyond the usual ones; ``after_checkpoint(step, state, final)`` runs once a
     checkpoint is on disk. Batched sweeps use both to split a group run into its cells."""
     run = RunDir(out)
-    plan = plan_run(cfg)  # validates everything before any file is written
+    # validates everything (and loads a distillation teacher) before any file is written
+    plan, engine_args, about = _prepare(cfg)
     if resume:
         run.check_resume(plan.config)
     else:
         run.check_new()
-    engine = Engine(plan)
+    engine = Engine(plan, **engine_args)
     ckpts_dir = run.checkpoints_path
     state, start, milestones, prior_wall = None, 0, None, 0.0
     if resume:
@@ -71,7 +72,7 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
     def summary(result_like, status: str) -> dict:
         return run_summary(plan, result_like.step, result_like.milestones, status,
                            prior_wall + time.perf_counter() - t0, engine.compile_time_s,
-                           getattr(result_like, "steps_per_s", None))
+                           getattr(result_like, "steps_per_s", None)) | about
 
     def on_checkpoint(step, st, final):
         meta = {"config": plan.config.to_dict(), "step": step,
@@ -101,7 +102,25 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
         for name, log_x in (("curves.png", False), ("curves_logx.png", True)):
             plot_training_curves(records, out_summary["seeds"], run.figures_path / name,
                                  log_x=log_x, pdf=pdf, title=title)
+        if "teacher" in about:
+            from groklab.viz import plot_student_vs_teacher
+
+            teacher_run = RunDir(about["teacher"]["run"])
+            plot_student_vs_teacher(records, teacher_run.read_metrics(), about["teacher"],
+                                    run.figures_path / "student_vs_teacher.png", pdf=pdf)
     return out_summary
+
+
+def _prepare(cfg: RunConfig):
+    """(plan, Engine keyword arguments, extra summary fields) of a run: plain training, or
+    distillation when ``cfg.distill.teacher`` is set."""
+    if cfg.distill.teacher is None:
+        return plan_run(cfg), {}, {}
+    from groklab.distill.setup import prepare
+
+    d = prepare(cfg)
+    return (d.plan, {"objective": d.objective, "objective_inputs": d.teacher.params},
+            {"teacher": d.teacher.describe()})
 
 
 class _Partial:

@@ -62,7 +62,8 @@ def _program_key(cfg: RunConfig) -> str:
 
 
 def _batchable(cfg: RunConfig) -> bool:
-    return not cfg.per_seed and not cfg.rng_seeds
+    """Distillation cells are not batched (yet): a member's teacher is chosen by its seed."""
+    return not cfg.per_seed and not cfg.rng_seeds and cfg.distill.teacher is None
 
 
 def plan_groups(cells: list[Cell], axes: list[str], batch: bool = True,

@@ -1,0 +1,156 @@
+"""``groklab distill``: train a student against a teacher run's checkpoint (groklab.distill).
+
+The student starts from the teacher's config (task, recipe, budget, seeds), so only what differs
+needs a flag: the width/depth scale or a full student ``--preset``/``--config``, the strategies
+and every ``groklab train`` flag. The seed scripts' ``--teacher_checkpoint`` also accepts a
+checkpoint directory (``RUN/checkpoints/params/STEP``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from groklab.cli.train_cmd import add_training_arguments, config_from_args, train_with_progress
+from groklab.config import RunConfig
+from groklab.errors import ConfigError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "distill", help="train a student against a teacher run's checkpoint",
+        description="Distill a teacher run (any of its checkpoints) into a student on the "
+                    "teacher's task and split. Writes a run directory like train, plus "
+                    "figures/student_vs_teacher.png; --baseline also trains the student from "
+                    "scratch, --chain distills recursively.")
+    g = p.add_argument_group("teacher and student")
+    g.add_argument("--teacher", "--teacher_checkpoint", dest="teacher",
+                   help="teacher run RUN_DIR[@STEP|@step=N|@epoch=E|@val_acc=X] (default: its "
+                        "latest checkpoint), or RUN_DIR/checkpoints/params/STEP")
+    g.add_argument("--student_scale", type=float,
+                   help="student width = teacher width × this (default 0.5 unless --preset / "
+                        "--config gives the student)")
+    g.add_argument("--depth_scale", type=float, help="student layers = teacher layers × this")
+    g.add_argument("--strategies", help="comma-separated logit, attention, feature, each "
+                                        "optionally NAME:WEIGHT (default logit)")
+    g.add_argument("--temperature", type=float, help="KD temperature T (default 2)")
+    g.add_argument("--alpha", type=float, help="weight of the ground-truth loss; 1 − α on the "
+                                               "distillation terms (default 0.5)")
+    g.add_argument("--no_ground_truth", action="store_true",
+                   help="learn from the teacher only (no cross-entropy on the labels)")
+    g.add_argument("--learned_weighting", action="store_true",
+                   help="learn the weights of the loss terms (Kendall et al. 2018)")
+    g.add_argument("--chain", help="recursive distillation: comma-separated widths relative to "
+                                   "the teacher, e.g. 0.5,0.25 (generation k learns from k−1); "
+                                   "OUT/gen1, OUT/gen2, … and OUT/chain.md")
+    g.add_argument("--baseline", action="store_true",
+                   help="also train the same student from scratch (same recipe, seeds and "
+                        "split) into OUT_scratch, and compare")
+    add_training_arguments(p)
+    p.set_defaults(func=run)
+
+
+def teacher_ref(text: str) -> str:
+    """A --teacher value with checkpoint directories turned into RUN_DIR@STEP and the run
+    directory made absolute (the config stays valid from any working directory)."""
+    path, sep, sel = text.partition("@")
+    m = re.match(r"^(.*?)/checkpoints/(?:params|state)/(\d+)/?$", path)
+    if m and not sep:
+        path, sep, sel = m.group(1), "@", m.group(2)
+    return str(Path(path).resolve()) + sep + sel
+
+
+def student_config(args, teacher: str, scale: float | None) -> RunConfig:
+    from groklab.distill.teacher import TeacherRef, read_teacher_run
+
+    _, tcfg, _ = read_teacher_run(TeacherRef.parse(teacher))
+    base = tcfg.to_dict()
+    base["distill"] = {}
+    cfg = config_from_args(args, base)
+    d = cfg.distill
+    own_model = bool(args.preset or args.config)
+    if scale is None and args.depth_scale is None and not own_model:
+        scale = 0.5
+    changes = {"teacher": teacher}
+    for key in ("temperature", "alpha"):
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
+    if args.strategies is not None:
+        changes["strategies"] = tuple(x for x in args.strategies.split(",") if x.strip())
+    if args.no_ground_truth:
+        changes["ground_truth"] = False
+    if args.learned_weighting:
+        changes["learned_weighting"] = True
+    if scale is not None:
+        changes["student_scale"] = scale
+    if args.depth_scale is not None:
+        changes["depth_scale"] = args.depth_scale
+    return dataclasses.replace(cfg, distill=dataclasses.replace(d, **changes))
+
+
+def run(args) -> int:
+    from groklab.cli.progress import print_result
+
+    if args.resume:
+        return _resume(args)
+    if not args.teacher:
+        raise ConfigError("--teacher RUN_DIR is required (or --resume --out DIR)")
+    teacher = teacher_ref(args.teacher)
+    if args.chain:
+        from groklab.distill.chain import run_chain
+
+        scales = _scales(args.chain)
+        out = Path(args.out or "runs/chain")
+        run_chain(lambda parent, s: student_config(args, parent, s), teacher, scales, out,
+                  lambda cfg, d: train_with_progress(cfg, d, args))
+        print(f"chain report: {out / 'chain.md'}")
+        return 0
+    cfg = student_config(args, teacher, args.student_scale)
+    out = Path(args.out or f"runs/{Path(teacher.partition('@')[0]).name}_student")
+    if args.baseline:
+        from groklab.distill.setup import resolve_student
+
+        # validated before anything trains: the baseline's directory must be free too
+        scratch = dataclasses.replace(resolve_student(cfg), distill=dataclasses.replace(
+            cfg.distill, strategies=()))
+        scratch_out = out.with_name(out.name + "_scratch")
+        from groklab.runs.rundir import RunDir
+
+        RunDir(scratch_out).check_new()
+    summary = train_with_progress(cfg, out, args)
+    print_result(summary, out)
+    if args.baseline:
+        base = train_with_progress(scratch, scratch_out, args)
+        print_result(base, scratch_out)
+        from groklab.distill.compare import write_comparison
+
+        path = write_comparison(out, scratch_out)
+        print(path.read_text())
+    return 0
+
+
+def _resume(args) -> int:
+    from groklab.cli.progress import print_result
+
+    if not args.out or not (Path(args.out) / "config.yaml").exists():
+        raise ConfigError("--resume needs --out DIR of a distillation run (with config.yaml)")
+    args.config = str(Path(args.out) / "config.yaml")
+    cfg = config_from_args(args)
+    if cfg.distill.teacher is None:
+        raise ConfigError(f"{args.out!r} is not a distillation run (no distill.teacher); "
+                          "resume it with groklab train --resume")
+    summary = train_with_progress(cfg, Path(args.out), args)
+    print_result(summary, Path(args.out))
+    return 0
+
+
+def _scales(text: str) -> list[float]:
+    try:
+        scales = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--chain {text!r} must be comma-separated widths, e.g. "
+                          "0.5,0.25") from None
+    if not scales or any(s <= 0 for s in scales):
+        raise ConfigError(f"--chain {text!r} must list positive widths, e.g. 0.5,0.25")
+    return scales
