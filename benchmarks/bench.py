@@ -10,6 +10,8 @@ Parts, each in its own process (so peak RSS and compile caches are its own):
   (``groklab train --stop_at 0.99``, run directory, checkpoints and all) and the plain reference;
   peak RSS and checkpoint size of the engine's runs;
 - ``scaling``: ms per step and per evaluation against p, d_model, seeds and batch size;
+- ``distill``: ms per step of a 0.5×-width student with each distillation strategy, next to the
+  same student trained without a teacher (the reference workload's teacher, 1 epoch trained);
 - ``sweep``: wall time of a 16-cell × 5-seed sweep (``groklab sweep``, 4 learning rates × 4
   weight decays on x+y mod 23) with the cells batched into one program vs one compile per cell,
   alternating, and whether both give the same results table.
@@ -90,6 +92,36 @@ def part_scaling(quick: bool) -> dict:
                                                                   repeats=1)
             rows.append({"value": value, **r})
         out[axis] = rows
+    return out
+
+
+DISTILL_CASES = {
+    "no teacher (scratch)": ["distill.strategies=[]"],
+    "logit": ["distill.strategies=[logit]"],
+    "attention": ["distill.strategies=[attention]"],
+    "feature": ["distill.strategies=[feature]"],
+    "logit + attention + feature": ["distill.strategies=[logit, attention, feature]"],
+    "logit + attention + feature, learned weights": [
+        "distill.strategies=[logit, attention, feature]", "distill.learned_weighting=true"],
+}
+
+
+def part_distill(quick: bool) -> dict:
+    from measure import distill_timing
+
+    from groklab.config import RunConfig, apply_overrides
+    from groklab.runs.train import train_run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        teacher = str(Path(tmp) / "teacher")
+        train_run(apply_overrides(RunConfig(), ["train.epochs=1"]), teacher, figures=False)
+        out = {}
+        for name, sets in DISTILL_CASES.items():
+            out[name] = distill_timing(teacher, ["distill.student_scale=0.5", *sets],
+                                       short=2, long=10, repeats=1 if quick else 3)
+    base = out["no teacher (scratch)"]["ms_per_step"]
+    for r in out.values():
+        r["vs_scratch"] = round(r["ms_per_step"] / base, 2)
     return out
 
 
@@ -181,13 +213,15 @@ def part_sweep(quick: bool) -> dict:
                 out = tmp / f"{mode}{i}"
                 walls[mode].append(round(_sweep_once(specs[mode], out), 1))
             tables = [(tmp / f"{m}{i}" / "results.csv").read_text() for m in walls]
+            programs = {m: len(json.loads((tmp / f"{m}{i}" / "manifest.json").read_text())[
+                "groups"]) for m in walls}
             same.append(tables[0] == tables[1])
             for m in walls:
                 shutil.rmtree(tmp / f"{m}{i}")
     med = {m: statistics.median(v) for m, v in walls.items()}
     return {"cells": 16, "seeds": 5, "epochs": epochs, "steps_per_cell": epochs * 6,
             "walls_s": walls, "median_s": med,
-            "speedup": round(med["per_cell"] / med["batched"], 2),
+            "speedup": round(med["per_cell"] / med["batched"], 2), "programs": programs,
             "same_results_table": all(same)}
 
 
@@ -209,9 +243,10 @@ def run_part(name: str, quick: bool = False, seed: int | None = None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="few repeats, no to99 (smoke test)")
-    ap.add_argument("--part", choices=["core", "throughput", "scaling", "plain99"])
+    ap.add_argument("--part", choices=["core", "throughput", "scaling", "distill", "plain99"])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--parts", help="comma-separated subset of core,throughput,to99,scaling,sweep "
+    ap.add_argument("--parts", help="comma-separated subset of core,throughput,to99,scaling,"
+                    "distill,sweep "
                     "(re-measured and merged into the existing results.json)")
     ap.add_argument("--out", help="results file (default benchmarks/results.json; with --quick "
                     "benchmarks/out/results_quick.json)")
@@ -219,6 +254,7 @@ def main() -> None:
     if args.part:
         fn = {"core": lambda: part_core(args.quick), "throughput": lambda:
               part_throughput(args.quick), "scaling": lambda: part_scaling(args.quick),
+              "distill": lambda: part_distill(args.quick),
               "plain99": lambda: part_plain99(args.seed)}[args.part]
         out = fn()
         out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -229,7 +265,7 @@ def main() -> None:
     from report import print_summary, update_benchmarks_md, write_figure
 
     t0 = time.perf_counter()
-    known = ["core", "throughput", "to99", "scaling", "sweep"]
+    known = ["core", "throughput", "to99", "scaling", "distill", "sweep"]
     parts = args.parts.split(",") if args.parts else known
     unknown = [p for p in parts if p not in known]
     if unknown:

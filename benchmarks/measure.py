@@ -38,7 +38,26 @@ def engine_timing(overrides: list[str], short: int | None = None, long: int | No
     """Compile time, ms per training step, ms per full evaluation and seconds per epoch of the
     engine (all seeds of the configuration in one program)."""
     plan = plan_for(overrides)
-    engine = Engine(plan)
+    return time_engine(plan, Engine(plan), short, long, repeats)
+
+
+def distill_timing(teacher: str, distill: list[str], short: int | None = None,
+                   long: int | None = None, repeats: int = 3) -> dict:
+    """The same figures for a distillation run from ``teacher`` (a run directory) with the
+    ``distill.*`` overrides (the student's recipe is the teacher's)."""
+    from groklab.runs.rundir import RunDir
+    from groklab.runs.train import _prepare
+
+    base = RunDir(teacher).load_config()
+    cfg = apply_overrides(base, [f"distill.teacher={teacher}", *distill])
+    plan, engine_args, _ = _prepare(cfg)
+    out = time_engine(plan, Engine(plan, **engine_args), short, long, repeats)
+    out["d_model"] = plan.config.model.d_model
+    return out
+
+
+def time_engine(plan, engine: Engine, short: int | None, long: int | None,
+                repeats: int) -> dict:
     spe = plan.steps_per_epoch
     short = short or spe
     long = long or 3 * spe

@@ -275,3 +275,25 @@ def test_bad_teachers_are_one_line(teacher, tmp_path, capsys):
         assert code == 2 and len(err) == 1 and fragment in err[0], (ref, err)
     with pytest.raises(ConfigError, match="nothing to learn"):
         prepare(student(teacher, "distill.ground_truth=false", "distill.strategies=[]"))
+
+
+def test_the_distill_matrix_example_expands_and_validates(teacher, tmp_path):
+    from pathlib import Path
+
+    from groklab.sweeps import load_spec
+
+    text = (Path(__file__).parents[1] / "examples" / "distill_matrix.yaml").read_text()
+    text = text.replace("../runs/teacher97x5/config.yaml", str(teacher / "config.yaml"))
+    text = text.replace("runs/teacher97x5", str(teacher)).replace("num_seeds: 5", "num_seeds: 2")
+    spec_path = tmp_path / "matrix.yaml"
+    spec_path.write_text(text)
+    cells = load_spec(spec_path).cells()  # validates every cell against the teacher
+    assert len(cells) == 8
+    got = {(tuple(c.config.distill.strategies), c.config.distill.student_scale) for c in cells}
+    assert got == {(s, w) for s in (("logit",), ("attention",), ("feature",), ())
+                   for w in (0.5, 0.25)}
+    assert all(c.config.task.p == 11 and c.config.train.stop_at == 0.99 for c in cells)
+    bad = spec_path.read_text().replace("[logit], [attention]", "[logits], [attention]")
+    spec_path.write_text(bad)
+    with pytest.raises(ConfigError, match="unknown distillation strategy 'logits'"):
+        load_spec(spec_path)

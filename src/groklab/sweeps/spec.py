@@ -108,7 +108,12 @@ def load_spec(path: str | Path) -> SweepSpec:
     spec = SweepSpec(str(data.get("name") or path.stem), base, grid, zipped, data,
                      batch_cells, max_members)
     for cell in spec.cells():  # every cell is validated now, before anything runs
-        plan_run(cell.config)
+        if cell.config.distill.teacher is not None:
+            from groklab.distill.setup import prepare
+
+            prepare(cell.config)  # the teacher exists, has the checkpoint, matches the task
+        else:
+            plan_run(cell.config)
     return spec
 
 
