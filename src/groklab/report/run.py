@@ -12,23 +12,8 @@ from groklab.report.document import Block, Figure, Heading, Table, Text
 from groklab.report.figures import plot_kaplan_meier, plot_steps_strip, read_metrics
 from groklab.report.sweep import FINISHED, curve_blocks
 from groklab.report.tables import THRESHOLDS, csv_text, fmt, latex_grid, pct
+from groklab.runs.results import seed_rows
 from groklab.stats import GrokTimes, describe, kaplan_meier
-
-
-def seed_rows(summary: dict) -> list[dict]:
-    """One row per seed of a run's summary.json (the columns of a sweep's results.csv)."""
-    rows = []
-    for s in summary["seeds"]:
-        row = {"seed": s["seed"], "grokked": s["grokked"],
-               "memorized_epoch": s.get("memorized_epoch"), "diverged": s.get("diverged"),
-               "budget_steps": summary["step"], "budget_epochs": summary["epoch"],
-               "steps_per_epoch": summary["steps_per_epoch"]}
-        for t in THRESHOLDS:
-            row[f"steps_to_{t}"] = s["steps_to_val_acc"].get(t)
-            row[f"epochs_to_{t}"] = s["epochs_to_val_acc"].get(t)
-        row.update({f"final_{k}": v for k, v in s["final"].items()})
-        rows.append(row)
-    return rows
 
 
 def _censored_stat(quantity: str, values: list, budget: float, spec: str) -> dict:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from groklab.errors import ConfigError
 from groklab.runs.files import write_atomic, write_json_atomic
+from groklab.runs.results import seed_rows
 from groklab.sweeps.batch import Group, plan_groups
 from groklab.sweeps.group import FINISHED, cell_status, run_group
 from groklab.sweeps.spec import Cell, SweepSpec
 
 BACKENDS = ("local", "ray")
-THRESHOLDS = ("0.5", "0.9", "0.95", "0.99")
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, log: Callable[[str], None] = print,
@@ -78,17 +78,8 @@ def results_rows(out: Path, spec: SweepSpec, cells: list[Cell]) -> list[dict]:
         s = json.loads(path.read_text())
         if s.get("status") not in FINISHED:
             continue
-        for seed in s["seeds"]:
-            row = {"cell": cell.index, "cell_name": cell.name, **cell.values,
-                   "seed": seed["seed"], "status": s["status"], "grokked": seed["grokked"],
-                   "memorized_epoch": seed["memorized_epoch"], "diverged": seed["diverged"],
-                   "budget_steps": s["step"],  # how far the run trained: the censoring time
-                   "steps_per_epoch": s["steps_per_epoch"]}
-            for t in THRESHOLDS:
-                row[f"steps_to_{t}"] = seed["steps_to_val_acc"].get(t)
-                row[f"epochs_to_{t}"] = seed["epochs_to_val_acc"].get(t)
-            row.update({f"final_{k}": v for k, v in seed["final"].items()})
-            rows.append(row)
+        rows += [{"cell": cell.index, "cell_name": cell.name, **cell.values, **row}
+                 for row in seed_rows(s)]
     return rows
 
 

@@ -1,0 +1,23 @@
+"""A run's per-seed results as flat rows (the columns of sweep tables and run reports)."""
+
+from __future__ import annotations
+
+THRESHOLDS = ("0.5", "0.9", "0.95", "0.99")
+
+
+def seed_rows(summary: dict) -> list[dict]:
+    """One row per seed of a summary.json: milestones, steps/epochs to each val-accuracy
+    threshold (None = never reached: censored at ``budget_steps``, how far the run trained) and
+    the final metrics."""
+    rows = []
+    for s in summary["seeds"]:
+        row = {"seed": s["seed"], "status": summary.get("status"), "grokked": s["grokked"],
+               "memorized_epoch": s.get("memorized_epoch"), "diverged": s.get("diverged"),
+               "budget_steps": summary["step"], "budget_epochs": summary["epoch"],
+               "steps_per_epoch": summary["steps_per_epoch"]}
+        for t in THRESHOLDS:
+            row[f"steps_to_{t}"] = s["steps_to_val_acc"].get(t)
+            row[f"epochs_to_{t}"] = s["epochs_to_val_acc"].get(t)
+        row.update({f"final_{k}": v for k, v in s["final"].items()})
+        rows.append(row)
+    return rows
