@@ -119,7 +119,9 @@ def _prepare(cfg: RunConfig):
     from groklab.distill.setup import prepare
 
     d = prepare(cfg)
-    return (d.plan, {"objective": d.objective, "objective_inputs": d.teacher.params},
+    # a from-scratch baseline (no strategy) never reads the teacher: don't ship its parameters
+    inputs = d.teacher.params if d.objective.strategies else None
+    return (d.plan, {"objective": d.objective, "objective_inputs": inputs},
             {"teacher": d.teacher.describe()})
 
 
