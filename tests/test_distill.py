@@ -160,8 +160,8 @@ def test_strategies_and_scaled_students():
     assert (m.d_model, m.mlp_dim, m.n_layers) == (64, 256, 2)
     m = scaled_model(ModelConfig.seed_teacher(), 0.25, 0.5)
     assert (m.d_model, m.n_layers) == (32, 1)
-    assert TeacherRef.parse("r@val_acc=0.5") == TeacherRef(TeacherRef.parse("r").path,
-                                                          "val_acc", 0.5)
+    ref = TeacherRef.parse("r@val_acc=0.5")
+    assert (str(ref.path), ref.kind, ref.value, ref.role) == ("r", "val_acc", 0.5, "teacher")
     assert TeacherRef.parse("r@120").kind == "step"
 
 

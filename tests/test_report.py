@@ -8,7 +8,7 @@ import pytest
 
 from groklab.cli.main import main
 from groklab.report import condition_table, pairwise_tests
-from groklab.stats import GrokTimes, kaplan_meier, logrank
+from groklab.stats import GrokTimes, kaplan_meier, logrank, speedup
 
 FAST = [100, 120, 140, 160, 180]  # cell 0: all five reach 99 %
 SLOW = [300, 340, None, 380, None]  # cell 1: three of five, two censored at 500 steps
@@ -38,6 +38,15 @@ def test_condition_table_uses_reached_seeds_and_censors_the_rest():
     assert fast["condition"] == "weight_decay=0"
 
 
+def test_condition_table_speedup_against_the_first_condition():
+    fast, slow = condition_table(rows(), ["optim.weight_decay"], "0.99")
+    assert fast["speedup"] == 1.0 and all(map(math.isnan, fast["speedup_ci"]))
+    assert slow["speedup"] == pytest.approx(140 / 380)  # KM medians: slow is ~2.7× slower
+    want = speedup(GrokTimes.from_milestones(FAST, 500), GrokTimes.from_milestones(SLOW, 500))
+    assert slow["speedup_ci"] == want.ci and slow["speedup_ci"][0] <= 140 / 380
+    assert slow["speedup_lower_bound"] is False
+
+
 def test_pairwise_tests_against_the_first_condition():
     (t,) = pairwise_tests(rows(), ["optim.weight_decay"], "0.99")
     z, p = logrank(GrokTimes.from_milestones(SLOW, 500), GrokTimes.from_milestones(FAST, 500))
@@ -59,9 +68,15 @@ def test_report_command_writes_markdown_csv_and_latex(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 0
     md = (tmp_path / "report.md").read_text()
     assert "| weight_decay=1 | 340 ± 40" in md and "3/5" in md
-    assert (tmp_path / "tables" / "conditions_099.csv").exists()
+    assert "speed-up vs weight_decay=0 [95 % CI]" in md
+    line = next(ln for ln in md.splitlines() if ln.startswith("| weight_decay=1 | 340"))
+    assert line.split(" | ")[3].startswith("0.37× [")
+    with (tmp_path / "tables" / "conditions_099.csv").open(newline="") as f:
+        ref, slow = csv.DictReader(f)
+    assert float(ref["speedup"]) == 1.0 and float(slow["speedup"]) == pytest.approx(140 / 380)
     tex = (tmp_path / "tables" / "conditions_099.tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and "5/5" in tex
+    assert "speed-up vs weight\\_decay=0" in tex and "0.37$\\times$ [" in tex
 
 
 def test_report_of_a_directory_without_a_sweep(tmp_path, capsys):

@@ -1,5 +1,6 @@
 """groklab.stats against hand computations (and textbook formulas computed independently)."""
 
+import json
 import math
 
 import numpy as np
@@ -8,14 +9,18 @@ from scipy import stats as sp
 
 from groklab.stats import (
     GrokTimes,
+    Speedup,
     benjamini_hochberg,
     cohens_d,
     compare,
     describe,
     holm,
     kaplan_meier,
+    km_median,
     logrank,
+    speedup,
 )
+from groklab.stats.speedup import _percentile
 
 
 def test_describe_mean_std_and_t_interval_by_hand():
@@ -113,3 +118,84 @@ def test_logrank_matches_the_textbook_statistic_with_censoring():
     assert z * z == pytest.approx(chi2)
     assert p == pytest.approx(sp.chi2.sf(chi2, 1))
     assert z > 0  # the first condition groks earlier: more events than expected (O₁ > E₁)
+
+
+def test_km_median_is_the_kaplan_meier_median():
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        n = int(rng.integers(1, 8))
+        times = [None if rng.random() < 0.4 else int(rng.integers(1, 5)) * 10 for _ in range(n)]
+        g = GrokTimes.from_milestones(times, rng.integers(40, 60, n))  # ties, mixed budgets
+        assert km_median(g.times, g.grokked) == kaplan_meier(g).median, times
+
+
+BASE = [1300, 900, 1100, 1000, 1200]  # from scratch: median 1100
+FAST = [110, 90, 200, 100, 150]  # treated: median 110
+
+
+def _exact_bootstrap_quantiles(a, b, qs):
+    """Quantiles of median(a*) / median(b*) over all resamples, exactly: with n = 5 distinct
+    values the resample median is the j-th smallest with P = F(j/5) − F((j − 1)/5), where
+    F(p) = P(Binomial(5, p) ≥ 3) (at least three draws at or below it)."""
+    def median_pmf(x):
+        cdf = [sp.binom.sf(2, 5, j / 5) for j in range(6)]
+        return np.sort(x), np.diff(cdf)
+    (xa, pa), (xb, pb) = median_pmf(a), median_pmf(b)
+    ratio, prob = np.divide.outer(xa, xb).ravel(), np.multiply.outer(pa, pb).ravel()
+    order = np.argsort(ratio)
+    cdf = np.cumsum(prob[order])
+    return [float(ratio[order][np.searchsorted(cdf, q)]) for q in qs]
+
+
+def test_speedup_without_censoring_is_the_ratio_of_medians_with_a_bootstrap_interval():
+    s = speedup(GrokTimes.from_milestones(BASE, 5000), GrokTimes.from_milestones(FAST, 5000))
+    assert s.estimate == pytest.approx(np.median(BASE) / np.median(FAST)) == pytest.approx(10)
+    assert not s.lower_bound and (s.k_baseline, s.n_baseline, s.k_treated) == (5, 5, 5)
+    assert (s.baseline_median, s.treated_median) == (1100, 110)
+    lo, hi = s.ci
+    assert lo < s.estimate < hi
+    q01, q05, q95, q99 = _exact_bootstrap_quantiles(BASE, FAST, [0.01, 0.05, 0.95, 0.99])
+    assert q01 <= lo <= q05 and q95 <= hi <= q99
+    assert s.format() == f"10.0× [{lo:.1f}, {hi:.1f}]"
+    again = speedup(GrokTimes.from_milestones(BASE, 5000), GrokTimes.from_milestones(FAST, 5000))
+    assert again == s  # seeded: reproducible
+
+
+def test_speedup_is_a_lower_bound_when_the_baseline_never_got_there():
+    s = speedup(GrokTimes.from_milestones([None] * 4, 5000), GrokTimes.from_milestones(FAST, 800))
+    assert s.lower_bound and s.baseline_median == math.inf
+    assert s.estimate == pytest.approx(5000 / 110)
+    assert s.ci[1] == math.inf and 5000 / 200 <= s.ci[0] <= s.estimate
+    assert s.format().startswith("> 45.5× [") and s.format().endswith(", ∞]")
+    d = json.loads(json.dumps(s.to_dict(), allow_nan=False))
+    assert d["ci"][1] == "inf" and d["baseline_median"] == "inf" and d["lower_bound"] is True
+
+
+def test_speedup_with_partly_censored_baseline_has_an_open_interval():
+    # 3/5 reached: median 1300, but a third of the resamples have < 3 reached (median ∞)
+    s = speedup(GrokTimes.from_milestones([1000, None, None, 1300, 900], 2000),
+                GrokTimes.from_milestones(FAST, 2000))
+    assert not s.lower_bound and s.estimate == pytest.approx(1300 / 110)
+    assert s.ci[0] <= s.estimate and s.ci[1] == math.inf
+
+
+def test_speedup_is_undefined_when_the_treated_never_got_there():
+    never = GrokTimes.from_milestones([None, None, 300], 1000)
+    for base in (GrokTimes.from_milestones(BASE, 5000), GrokTimes.from_milestones([None], 9)):
+        s = speedup(base, never)
+        assert math.isnan(s.estimate) and all(map(math.isnan, s.ci)) and not s.lower_bound
+        assert s.format() == "—" and s.to_dict()["estimate"] is None
+
+
+def test_speedup_format_and_inf_safe_percentile():
+    s = Speedup(12.34, (8.06, 20.44), False, 1234, 100, 5, 5, 5, 5)
+    assert s.format() == "12.3× [8.1, 20.4]"
+    assert Speedup(9.5, (6.0, math.inf), True, math.inf, 10, 0, 5, 5, 5).format() == \
+        "> 9.5× [6.0, ∞]"
+    x = np.array([3.0, 0.0, 7.5, 1.0, 2.0, 9.0])
+    for q in (0, 2.5, 50, 97.5, 100):
+        assert _percentile(x, q) == pytest.approx(np.percentile(x, q))
+    inf = np.array([1.0, 2.0, math.inf, math.inf])
+    assert _percentile(inf, 0) == 1 and _percentile(inf, 20) == pytest.approx(1.6)
+    assert _percentile(inf, 40) == math.inf  # between 2 and ∞
+    assert _percentile(inf, 50) == math.inf and _percentile(inf, 97.5) == math.inf

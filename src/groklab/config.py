@@ -72,12 +72,26 @@ class DistillConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferConfig:
+    """Starting from another run's checkpoint (groklab.transfer; docs/transfer.md)."""
+
+    source: str | None = None  # RUN_DIR[@STEP|@step=N|@epoch=E|@val_acc=X]; None: random init
+    freeze: tuple[str, ...] = ()  # parameter name patterns kept fixed (``blocks.*.attn``, ...)
+    reinit: tuple[str, ...] = ()  # parameter name patterns re-initialized instead of copied
+    # when the vocabulary changes between mod-p tasks (p -> p'): "copy" (same token, same row;
+    # new numbers fresh), "residue" (number v takes the row of v mod p), "reinit" (all number
+    # rows fresh); None: the vocabularies must match (or embed/unembed be re-initialized)
+    vocab_map: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig.seed_teacher)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
     seeds: tuple[int, ...] = (0,)  # one vmapped training run per seed
     # per-seed hyperparameters: {"learning_rate": [..one per seed..], "weight_decay": [...]}
     per_seed: dict = field(default_factory=dict)

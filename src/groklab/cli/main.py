@@ -1,5 +1,5 @@
-"""``groklab`` command line: ``train``, ``distill``, ``tasks``, ``presets``, ``sweep``,
-``report``.
+"""``groklab`` command line: ``train``, ``distill``, ``transfer``, ``tasks``, ``presets``,
+``sweep``, ``report``.
 
 Every user error is a ``ConfigError``: printed as one line ``groklab: error: ...`` with exit code
 2, never a traceback (DESIGN.md §5).
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         sweep_cmd,
         tasks_cmd,
         train_cmd,
+        transfer_cmd,
     )
 
     parser = argparse.ArgumentParser(
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     train_cmd.add_parser(sub)
     distill_cmd.add_parser(sub)
+    transfer_cmd.add_parser(sub)
     tasks_cmd.add_parser(sub)
     presets_cmd.add_parser(sub)
     sweep_cmd.add_parser(sub)

@@ -1,8 +1,9 @@
 """The seeds' results table from a sweep's rows: per condition (a cell, i.e. one combination of
 the axes) the steps (epochs) to a val-accuracy threshold — mean ± std and 95 % t-interval over
 the seeds that reached it, the Kaplan–Meier median over all seeds (the others censored at the
-budget) — the final val accuracy and "k/N grokked"; and tests between conditions (Welch,
-Mann–Whitney, Cohen's d on the seeds that reached it; log-rank on all), Holm-corrected.
+budget) — the speed-up over the first condition (ratio of KM medians, bootstrap interval), the
+final val accuracy and "k/N grokked"; and tests between conditions (Welch, Mann–Whitney, Cohen's
+d on the seeds that reached it; log-rank on all), Holm-corrected.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ import io
 import math
 from collections import defaultdict
 
-from groklab.stats import GrokTimes, compare, describe, holm, kaplan_meier, logrank
+from groklab.stats import (
+    GrokTimes,
+    compare,
+    describe,
+    format_speedup,
+    holm,
+    kaplan_meier,
+    logrank,
+    speedup,
+)
 
 THRESHOLDS = ("0.9", "0.99")  # val-accuracy thresholds the reports tabulate
 
@@ -73,10 +83,16 @@ def condition_times(rows: list[dict], axes: list[str], threshold: str = "0.99",
 
 
 def condition_table(rows: list[dict], axes: list[str], threshold: str = "0.99") -> list[dict]:
-    """One dict per condition, in cell order."""
+    """One dict per condition, in cell order, with its speed-up over the first condition (the
+    reference; 1.0 and no interval for the reference itself)."""
     out = []
+    g_ref = None
     for name, rs in _conditions(rows).items():
         g = _times(rs, threshold)
+        if g_ref is None:
+            g_ref, sp = g, None
+        else:
+            sp = speedup(g_ref, g)
         reached = g.times[g.grokked].tolist()
         spe = _num(rs[0]["steps_per_epoch"]) or 1.0
         s = describe(reached)
@@ -90,6 +106,9 @@ def condition_table(rows: list[dict], axes: list[str], threshold: str = "0.99") 
             "epochs_std": s.std / spe if s.n > 1 else float("nan"),
             "km_median_steps": km.median, "final_val_acc_mean": val.mean,
             "final_val_acc_std": val.std,
+            "speedup": 1.0 if sp is None else sp.estimate,
+            "speedup_ci": (float("nan"),) * 2 if sp is None else sp.ci,
+            "speedup_lower_bound": sp is not None and sp.lower_bound,
         })
     return out
 
@@ -131,9 +150,10 @@ def condition_rows(table: list[dict], threshold: str) -> tuple[list[str], list[l
     """The conditions table as a header and rows of formatted cells (Markdown and HTML)."""
     pct = f"{float(threshold) * 100:g} %"
     header = ["condition", f"steps (epochs) to {pct}: mean ± std [95 % CI]", "KM median steps",
+              f"speed-up vs {table[0]['condition'] if table else 'reference'} [95 % CI]",
               "final val acc", "grokked"]
     rows = []
-    for t in table:
+    for i, t in enumerate(table):
         ci = t["steps_ci"]
         rows.append([
             t["condition"],
@@ -141,9 +161,16 @@ def condition_rows(table: list[dict], threshold: str) -> tuple[list[str], list[l
             f"({fmt(t['epochs_mean'], '{:.1f}')} ± {fmt(t['epochs_std'], '{:.1f}')} ep) "
             f"[{fmt(ci[0])}, {fmt(ci[1])}]",
             fmt(t["km_median_steps"]),
+            _speedup_cell(t, i),
             f"{fmt(t['final_val_acc_mean'], '{:.3f}')} ± {fmt(t['final_val_acc_std'], '{:.3f}')}",
             t["k_of_n"]])
     return header, rows
+
+
+def _speedup_cell(t: dict, i: int) -> str:
+    """The condition's speed-up over the reference (row 0); "—" when undefined."""
+    return "reference" if i == 0 else format_speedup(t["speedup"], t["speedup_ci"],
+                                                     t["speedup_lower_bound"])
 
 
 def test_rows(tests: list[dict]) -> tuple[list[str], list[list[str]]]:
@@ -177,8 +204,9 @@ def markdown_tests(tests: list[dict]) -> str:
 
 def _tex(s: str) -> str:
     s = s.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&").replace("±", "$\\pm$")
-    s = s.replace("≥", "$\\geq$")
-    return s.replace("∞ (not reached)", "$\\infty$").replace("—", "--")
+    s = s.replace("≥", "$\\geq$").replace(">", "$>$").replace("×", "$\\times$")
+    return s.replace("∞ (not reached)", "$\\infty$").replace("∞", "$\\infty$").replace(
+        "—", "--")
 
 
 def latex_grid(header: list[str], rows: list[list[str]]) -> str:
@@ -193,12 +221,14 @@ def latex_grid(header: list[str], rows: list[list[str]]) -> str:
 def latex_table(table: list[dict], threshold: str) -> str:
     """A booktabs table of the conditions."""
     pct = f"{float(threshold) * 100:g}\\,\\%"
-    lines = ["\\begin{tabular}{lrrrl}", "\\toprule",
-             f"condition & steps to {pct} (mean $\\pm$ std) & KM median & final val acc & "
-             "grokked \\\\", "\\midrule"]
-    for t in table:
+    ref = _tex(table[0]["condition"]) if table else "reference"
+    lines = ["\\begin{tabular}{lrrrrl}", "\\toprule",
+             f"condition & steps to {pct} (mean $\\pm$ std) & KM median & "
+             f"speed-up vs {ref} [95\\,\\% CI] & final val acc & grokked \\\\", "\\midrule"]
+    for i, t in enumerate(table):
         lines.append(f"{_tex(t['condition'])} & {_tex(fmt(t['steps_mean']))} $\\pm$ "
                      f"{_tex(fmt(t['steps_std']))} & {_tex(fmt(t['km_median_steps']))} & "
+                     f"{_tex(_speedup_cell(t, i))} & "
                      f"{fmt(t['final_val_acc_mean'], '{:.3f}')} & {t['k_of_n']} \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(lines) + "\n"

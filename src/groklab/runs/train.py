@@ -112,8 +112,13 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
 
 
 def _prepare(cfg: RunConfig):
-    """(plan, Engine keyword arguments, extra summary fields) of a run: plain training, or
-    distillation when ``cfg.distill.teacher`` is set."""
+    """(plan, Engine keyword arguments, extra summary fields) of a run: plain training,
+    distillation when ``cfg.distill.teacher`` is set, transfer when ``cfg.transfer.source`` is."""
+    if cfg.transfer.source is not None:
+        from groklab.transfer.setup import prepare as prepare_transfer
+
+        t = prepare_transfer(cfg)
+        return t.plan, {"params": t.params, "trainable": t.trainable}, t.about
     if cfg.distill.teacher is None:
         return plan_run(cfg), {}, {}
     from groklab.distill.setup import prepare

@@ -62,8 +62,10 @@ def _program_key(cfg: RunConfig) -> str:
 
 
 def _batchable(cfg: RunConfig) -> bool:
-    """Distillation cells are not batched (yet): a member's teacher is chosen by its seed."""
-    return not cfg.per_seed and not cfg.rng_seeds and cfg.distill.teacher is None
+    """Distillation and transfer cells are not batched (yet): a member's teacher or source
+    checkpoint is chosen by its seed."""
+    return (not cfg.per_seed and not cfg.rng_seeds and cfg.distill.teacher is None
+            and cfg.transfer.source is None)
 
 
 def plan_groups(cells: list[Cell], axes: list[str], batch: bool = True,

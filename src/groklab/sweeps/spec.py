@@ -112,6 +112,10 @@ def load_spec(path: str | Path) -> SweepSpec:
             from groklab.distill.setup import prepare
 
             prepare(cell.config)  # the teacher exists, has the checkpoint, matches the task
+        elif cell.config.transfer.source is not None:
+            from groklab.transfer.setup import prepare as prepare_transfer
+
+            prepare_transfer(cell.config)  # the source, its checkpoint, patterns, vocabulary
         else:
             plan_run(cell.config)
     return spec
@@ -125,6 +129,9 @@ def _base_config(base: dict, root: Path) -> RunConfig:
         raise ConfigError(f"sweep spec: unknown base key(s) {', '.join(unknown)}; allowed: "
                           f"{', '.join(BASE_KEYS)}")
     data = load_config_file(root / base["config"]) if base.get("config") else {}
+    if isinstance(data.get("model"), dict):  # a run's config.yaml: sizes follow each cell's task
+        data["model"] = {**data["model"], "d_vocab": None, "n_ctx": None,
+                         "operand_positions": None}
     if base.get("preset"):
         data = {**data, "preset": base["preset"]}
         if not base.get("config"):
