@@ -207,6 +207,11 @@ def test_transfer_command_with_a_baseline_writes_the_comparison(source, tmp_path
     comparison = json.loads((out / "comparison.json").read_text())
     assert comparison and (out / "comparison.md").exists()
     assert (out / "figures" / "transfer_vs_baseline.png").exists()
+    from groklab.report.write import write_report
+
+    report = write_report(out).read_text()
+    assert "## Transfer vs from scratch" in report and "speed-up at 90 % [95 % CI]" in report
+    assert "Frozen: embed.embedding" in report
     assert main(["transfer", "--list_params", str(source)]) == 0
     listing = capsys.readouterr().out
     assert "blocks.0.attn.q.kernel" in listing and "embed.embedding" in listing
@@ -242,3 +247,46 @@ def test_a_source_without_checkpoints_or_config_is_refused(tmp_path, capsys, sou
         assert message in err and len(err.strip().splitlines()) == 1, err
     with pytest.raises(ConfigError, match="either a distillation .* or a transfer"):
         prepare(target(source, f"distill.teacher={source}"))
+
+
+# ----- the example specs -----
+
+def _example(name, source, tmp_path, *replacements):
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "examples" / name).read_text()
+    for run in ("add59", "add113"):
+        text = text.replace(f"../runs/{run}/config.yaml", str(source / "config.yaml"))
+        text = text.replace(f"runs/{run}", str(source))
+    text = text.replace("num_seeds: 5", "num_seeds: 2")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_transfer_examples_validate_and_the_add_sub_study_runs(source, tmp_path):
+    from groklab.report.write import write_report
+    from groklab.sweeps import load_spec
+    from groklab.sweeps.run import run_sweep
+
+    freeze = load_spec(_example("transfer_freeze.yaml", source, tmp_path)).cells()
+    assert [c.config.transfer.freeze for c in freeze] == [
+        (), ("embed",), ("blocks.*.attn",), ("embed", "blocks", "ln_final")]
+    points = load_spec(_example("transfer_checkpoints.yaml", source, tmp_path,
+                                ("@epoch=50", "@epoch=2"), ("@val_acc=0.5", "@val_acc=0.0"))
+                       ).cells()
+    assert [c.config.transfer.source is None for c in points] == [True, False, False, False]
+    cross = load_spec(_example("transfer_cross_modulus.yaml", source, tmp_path)).cells()
+    assert [c.config.transfer.vocab_map for c in cross] == [None, "copy", "reinit"]
+    assert all(c.config.task.p == 97 and c.config.task.name == "add" for c in cross)
+    spec = _example("transfer_add_sub.yaml", source, tmp_path,
+                    ("train.epochs: [1000, 300]", "train.epochs: [3, 2]"))
+    out = tmp_path / "study"
+    run_sweep(load_spec(spec), out, log=lambda _: None)
+    report = write_report(out).read_text()
+    assert "speed-up vs source=none, epochs=3 [95 % CI]" in report
+    assert "| source=none, epochs=3 | — ± — (— ± — ep) [—, —] | ∞ (not reached) | reference |" \
+        in report

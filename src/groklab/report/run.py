@@ -14,6 +14,7 @@ from groklab.report.sweep import FINISHED, curve_blocks
 from groklab.report.tables import THRESHOLDS, csv_text, fmt, latex_grid, pct
 from groklab.runs.results import seed_rows
 from groklab.stats import GrokTimes, describe, kaplan_meier
+from groklab.stats.speedup import format_speedup
 
 
 def _censored_stat(quantity: str, values: list, budget: float, spec: str) -> dict:
@@ -100,6 +101,7 @@ def run_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
     if summary.get("status") not in FINISHED:
         blocks.append(Text(f"The run is not finished (status {summary.get('status')}): "
                            "seeds are censored at the last step written."))
+    blocks += _origin_blocks(summary) + _comparison_blocks(d)
     figures = d / "figures"
     times = {f"val acc ≥ {pct(t)}": GrokTimes.from_milestones(
         [r[f"steps_to_{t}"] for r in rows], summary["step"]) for t in THRESHOLDS}
@@ -117,3 +119,68 @@ def run_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
                                           for s in stats]),
               "over_seeds.tex": latex_grid(*stats_table)}
     return title, blocks, tables
+
+
+def _origin_blocks(summary: dict) -> list[Block]:
+    """Where a transfer or distillation run started from."""
+    if "transfer" in summary:
+        t = summary["transfer"]
+        src = t.get("source_task", {})
+        steps = ", ".join(f"{e:g}" for e in t.get("epochs", []))
+        return [Heading("Transfer"), Text(
+            f"From `{t['run']}` ({src.get('name')} mod {src.get('p')}), checkpoint "
+            f"{t.get('selector') or 'latest'} (epochs {steps} per seed, source seeds "
+            f"{t.get('source_seeds')}). Frozen: {', '.join(t['frozen']) or 'nothing'} "
+            f"({t['frozen_params']:,} parameters; {t['trainable_params']:,} trainable). "
+            f"Re-initialized: {', '.join(t['reinitialized']) or 'nothing'}. Vocabulary map: "
+            f"{t.get('vocab_map') or 'none (same vocabulary)'}.")]
+    if "teacher" in summary:
+        t = summary["teacher"]
+        steps = ", ".join(f"{e:g}" for e in t.get("epochs", []))
+        return [Heading("Teacher"), Text(
+            f"Distilled from `{t['run']}`, checkpoint {t.get('selector') or 'latest'} "
+            f"(epochs {steps} per seed).")]
+    return []
+
+
+def _number(x):
+    return float("nan") if x is None else float("inf") if x == "inf" else float(x)
+
+
+def _comparison_blocks(d: Path) -> list[Block]:
+    """The run against its baseline (``comparison.json`` of ``--baseline``): per condition the
+    Kaplan–Meier median steps to 90 / 99 %, k/N and the speed-up with its 95 % interval."""
+    path = d / "comparison.json"
+    if not path.exists():
+        return []
+    c = json.loads(path.read_text())
+    shown = [t for t in ("0.9", "0.99") if t in c["thresholds"]]
+    header = ["condition", "budget (steps)"]
+    for t in shown:
+        header += [f"steps to {pct(t)} (KM median)", f"k/N at {pct(t)}",
+                   f"speed-up at {pct(t)} [95 % CI]"]
+    rows = []
+    for r in c["rows"]:
+        cells = [r["run"], str(r["budget_steps"])]
+        for t in shown:
+            sp = r[f"speedup_{t}"]
+            cells += [fmt(_number(r[f"km_median_{t}"])), r[f"reached_{t}"],
+                      "reference" if sp is None else format_speedup(
+                          _number(sp["estimate"]), tuple(map(_number, sp["ci"])),
+                          sp["lower_bound"])]
+        rows.append(cells)
+    blocks: list[Block] = [
+        Heading(f"{c['run_label'].capitalize()} vs {c['baseline_label']}"),
+        Text(f"Baseline: `{c['baseline']}` (same architecture, recipe and seeds). A seed that "
+             "never reached a threshold is censored at its own run's budget; speed-up = KM "
+             f"median of {c['baseline_label']} / KM median of {c['run_label']}, with a "
+             "bootstrap percentile interval over seeds; \"> x\" is a lower bound when the "
+             "baseline's median is not reached. Per-seed steps and log-rank tests are in "
+             "comparison.md."),
+        Table(header, rows)]
+    figure = d / "figures" / "transfer_vs_baseline.png"
+    if figure.exists():
+        blocks.append(Figure(figure, "Transfer (left) and the same architecture from random "
+                                     "initialization (right): mean val (solid) and train "
+                                     "(dashed) accuracy with 95 % bands; thin lines: seeds."))
+    return blocks

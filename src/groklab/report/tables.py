@@ -62,7 +62,12 @@ def _conditions(rows: list[dict]) -> dict[str, list[dict]]:
 
 def condition_label(values: dict, axes: list[str], name: str) -> str:
     """"name=adamw, weight_decay=0.1" from a condition's axis values; ``name`` without axes."""
-    return ", ".join(f"{a.split('.')[-1]}={values[a]}" for a in axes) or name
+    return ", ".join(f"{a.split('.')[-1]}={_value(values[a])}" for a in axes) or name
+
+
+def _value(v) -> str:
+    """An axis value for a label; an empty one (None in the spec) is "none"."""
+    return "none" if v is None or v == "" else str(v)
 
 
 def _label(rs: list[dict], axes: list[str], name: str) -> str:
