@@ -12,7 +12,12 @@ import dataclasses
 import re
 from pathlib import Path
 
-from groklab.cli.train_cmd import add_training_arguments, config_from_args, train_with_progress
+from groklab.cli.train_cmd import (
+    add_training_arguments,
+    config_from_args,
+    resume_as,
+    train_with_progress,
+)
 from groklab.config import RunConfig
 from groklab.errors import ConfigError
 
@@ -131,18 +136,7 @@ def run(args) -> int:
 
 
 def _resume(args) -> int:
-    from groklab.cli.progress import print_result
-
-    if not args.out or not (Path(args.out) / "config.yaml").exists():
-        raise ConfigError("--resume needs --out DIR of a distillation run (with config.yaml)")
-    args.config = str(Path(args.out) / "config.yaml")
-    cfg = config_from_args(args)
-    if cfg.distill.teacher is None:
-        raise ConfigError(f"{args.out!r} is not a distillation run (no distill.teacher); "
-                          "resume it with groklab train --resume")
-    summary = train_with_progress(cfg, Path(args.out), args)
-    print_result(summary, Path(args.out))
-    return 0
+    return resume_as(args, "distillation", lambda cfg: cfg.distill.teacher is not None)
 
 
 def _scales(text: str) -> list[float]:

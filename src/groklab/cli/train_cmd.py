@@ -185,3 +185,20 @@ def train_with_progress(cfg: RunConfig, out: Path, args) -> dict:
     with LiveProgress(enabled=live) as progress:
         return train_run(cfg, out, resume=args.resume, on_progress=progress.update,
                          pdf=args.pdf)
+
+
+def resume_as(args, what: str, is_kind) -> int:
+    """``--resume --out DIR`` of a run made by ``groklab distill`` / ``transfer``: its saved
+    config, refused when ``is_kind(config)`` says it is another kind of run."""
+    from groklab.cli.progress import print_result
+
+    if not args.out or not (Path(args.out) / "config.yaml").exists():
+        raise ConfigError(f"--resume needs --out DIR of a {what} run (with config.yaml)")
+    args.config = str(Path(args.out) / "config.yaml")
+    cfg = config_from_args(args)
+    if not is_kind(cfg):
+        raise ConfigError(f"{args.out!r} is not a {what} run; resume it with groklab train "
+                          "--resume")
+    summary = train_with_progress(cfg, Path(args.out), args)
+    print_result(summary, Path(args.out))
+    return 0

@@ -13,7 +13,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from groklab.cli.train_cmd import add_training_arguments, config_from_args, train_with_progress
+from groklab.cli.train_cmd import (
+    add_training_arguments,
+    config_from_args,
+    resume_as,
+    train_with_progress,
+)
 from groklab.config import RunConfig, TransferConfig
 from groklab.errors import ConfigError
 
@@ -141,15 +146,4 @@ def _list_params(run_dir: str) -> int:
 
 
 def _resume(args) -> int:
-    from groklab.cli.progress import print_result
-
-    if not args.out or not (Path(args.out) / "config.yaml").exists():
-        raise ConfigError("--resume needs --out DIR of a transfer run (with config.yaml)")
-    args.config = str(Path(args.out) / "config.yaml")
-    cfg = config_from_args(args)
-    if cfg.transfer.source is None:
-        raise ConfigError(f"{args.out!r} is not a transfer run (no transfer.source); resume it "
-                          "with groklab train --resume")
-    summary = train_with_progress(cfg, Path(args.out), args)
-    print_result(summary, Path(args.out))
-    return 0
+    return resume_as(args, "transfer", lambda cfg: cfg.transfer.source is not None)

@@ -42,7 +42,8 @@ def _numbers(task: Task) -> bool:
     return values == [str(v) for v in range(len(values))]
 
 
-def token_map(source: Task, target: Task, mode: str | None, reinit_vocab: bool) -> np.ndarray | None:
+def token_map(source: Task, target: Task, mode: str | None,
+              reinit_vocab: bool) -> np.ndarray | None:
     """For every target token the source token whose row it takes, or −1 for a fresh row; None
     when the vocabularies are the same. ``reinit_vocab``: every vocabulary-indexed parameter is
     re-initialized anyway (then any vocabulary change is allowed)."""
