@@ -224,6 +224,7 @@ def test_transfer_command_with_a_baseline_writes_the_comparison(source, tmp_path
                     "tokens); choose --vocab_map copy|residue|reinit"),
     (["--reinit", "blocks.9"], "--reinit pattern 'blocks.9' matches no parameter"),
     (["--baseline_epochs", "3"], "need --baseline"),
+    (["--checkpoint_dir", "/elsewhere"], "groklab keeps checkpoints in the run directory"),
 ])
 def test_bad_transfer_input_is_one_line(source, tmp_path, capsys, args, message):
     out = tmp_path / "t"

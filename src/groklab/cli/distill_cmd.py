@@ -14,6 +14,7 @@ from pathlib import Path
 
 from groklab.cli.train_cmd import (
     add_training_arguments,
+    check_checkpoint_dir,
     config_from_args,
     resume_as,
     train_with_progress,
@@ -113,6 +114,7 @@ def run(args) -> int:
         return 0
     cfg = student_config(args, teacher, args.student_scale)
     out = Path(args.out or f"runs/{Path(teacher.partition('@')[0]).name}_student")
+    check_checkpoint_dir(args, out)
     if args.baseline:
         from groklab.distill.setup import resolve_student
 

@@ -168,13 +168,18 @@ def run(args) -> int:
         args.config = str(Path(args.out) / "config.yaml")  # resume what the run saved
     cfg = config_from_args(args)
     out = Path(args.out or f"runs/{cfg.task.name}_p{cfg.task.p}")
+    check_checkpoint_dir(args, out)
+    summary = train_with_progress(cfg, out, args)
+    print_result(summary, out)
+    return 0
+
+
+def check_checkpoint_dir(args, out: Path) -> None:
+    """The seed scripts' ``--checkpoint_dir`` is accepted only where groklab puts checkpoints."""
     if args.checkpoint_dir and Path(args.checkpoint_dir).resolve() != (out / "checkpoints"
                                                                         ).resolve():
         raise ConfigError(f"--checkpoint_dir {args.checkpoint_dir!r}: groklab keeps checkpoints "
                           f"in the run directory, {str(out / 'checkpoints')!r}")
-    summary = train_with_progress(cfg, out, args)
-    print_result(summary, out)
-    return 0
 
 
 def train_with_progress(cfg: RunConfig, out: Path, args) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from groklab.cli.train_cmd import (
     add_training_arguments,
+    check_checkpoint_dir,
     config_from_args,
     resume_as,
     train_with_progress,
@@ -100,6 +101,7 @@ def run(args) -> int:
     cfg = transfer_config(args, source)
     out = Path(args.out or f"runs/{Path(source.partition('@')[0]).name}_to_"
                            f"{cfg.task.name}_p{cfg.task.p}")
+    check_checkpoint_dir(args, out)
     scratch_out = out.with_name(out.name + "_scratch")
     if args.baseline:
         from groklab.engine.setup import plan_run
