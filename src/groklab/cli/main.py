@@ -1,5 +1,5 @@
 """``groklab`` command line: ``train``, ``distill``, ``transfer``, ``tasks``, ``presets``,
-``sweep``, ``report``.
+``sweep``, ``report``, ``analyze``.
 
 Every user error is a ``ConfigError``: printed as one line ``groklab: error: ...`` with exit code
 2, never a traceback (DESIGN.md §5).
@@ -15,6 +15,7 @@ from groklab.errors import ConfigError
 
 def build_parser() -> argparse.ArgumentParser:
     from groklab.cli import (
+        analyze_cmd,
         distill_cmd,
         presets_cmd,
         report_cmd,
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     presets_cmd.add_parser(sub)
     sweep_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
+    analyze_cmd.add_parser(sub)
     return parser
 
 

@@ -52,6 +52,24 @@ class Recorder:
 NO_HOOKS = Recorder()
 
 
+class Patcher(Recorder):
+    """A recorder that also replaces values: at hook point ``name`` the forward pass continues
+    with ``patches[name](value)`` instead of ``value`` (activation patching; integrated gradients
+    scale the token embeddings this way). Patched and requested points are recorded (patched
+    ones after patching)."""
+
+    __slots__ = ("patches",)
+
+    def __init__(self, patches: dict, names: Iterable[str] = ()):
+        super().__init__(set(names) | set(patches))
+        self.patches = dict(patches)
+
+    def __call__(self, name: str, value: jax.Array) -> jax.Array:
+        if name in self.patches:
+            value = self.patches[name](value)
+        return super().__call__(name, value)
+
+
 class ActivationCache(dict):
     """A dict of hook name → array that also answers ``cache["pattern", 0]``."""
 

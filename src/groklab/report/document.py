@@ -28,7 +28,7 @@ class Table:
 
 @dataclass(frozen=True, slots=True)
 class Figure:
-    path: Path  # the PNG; a PDF with the same stem sits beside it
+    path: Path  # the PNG; a PDF with the same stem may sit beside it
     caption: str
 
 
@@ -47,7 +47,8 @@ def to_markdown(blocks: list[Block], root: Path) -> str:
             out.append(markdown_grid(b.header, b.rows))
         else:
             rel = b.path.relative_to(root).as_posix()
-            out.append(f"![{b.caption}]({rel})\n\n*{b.caption}* "
-                       f"([PDF]({Path(rel).with_suffix('.pdf').as_posix()}))")
+            pdf = (f" ([PDF]({Path(rel).with_suffix('.pdf').as_posix()}))"
+                   if b.path.with_suffix(".pdf").exists() else "")
+            out.append(f"![{b.caption}]({rel})\n\n*{b.caption}*{pdf}")
         out.append("")
     return "\n".join(out)

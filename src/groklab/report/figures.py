@@ -74,13 +74,14 @@ def mean_band(values: np.ndarray, confidence: float = 0.95) -> Band:
     return Band(mean, mean - half, mean + half, n)
 
 
-def save_figure(fig, path: str | Path) -> Path:
-    """Write ``path`` as PNG and the same stem as PDF, each through a temp file in the same
-    directory renamed into place (a reader never sees half a figure); closes ``fig``."""
+def save_figure(fig, path: str | Path, pdf: bool = True) -> Path:
+    """Write ``path`` as PNG and (with ``pdf``) the same stem as PDF, each through a temp file
+    in the same directory renamed into place (a reader never sees half a figure); closes
+    ``fig``."""
     path = Path(path).with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        for target in (path, path.with_suffix(".pdf")):
+        for target in (path, path.with_suffix(".pdf"))[:2 if pdf else 1]:
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.",
                                        suffix=target.suffix)
             os.close(fd)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from groklab.report.analysis import analysis_blocks
 from groklab.report.document import Block, Figure, Heading, Table, Text
 from groklab.report.figures import plot_kaplan_meier, plot_steps_strip, read_metrics
 from groklab.report.sweep import FINISHED, curve_blocks
@@ -101,7 +102,7 @@ def run_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
     if summary.get("status") not in FINISHED:
         blocks.append(Text(f"The run is not finished (status {summary.get('status')}): "
                            "seeds are censored at the last step written."))
-    blocks += _origin_blocks(summary) + _comparison_blocks(d)
+    blocks += _origin_blocks(summary) + _comparison_blocks(d) + analysis_blocks(d)
     figures = d / "figures"
     times = {f"val acc ≥ {pct(t)}": GrokTimes.from_milestones(
         [r[f"steps_to_{t}"] for r in rows], summary["step"]) for t in THRESHOLDS}
