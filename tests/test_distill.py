@@ -184,6 +184,12 @@ def test_student_reuses_the_teacher_split_and_leaves_the_teacher_untouched(teach
     assert (tmp_path / "s" / "figures" / "student_vs_teacher.png").exists()
     cfg_saved = (tmp_path / "s" / "config.yaml").read_text()
     assert "teacher:" in cfg_saved and "student_scale: 0.5" in cfg_saved
+    # the seeds' CKA / rank / entropy table of a teacher and its student is one command
+    assert main(["analyze", str(teacher), "--compare", str(tmp_path / "s"), "--out",
+                 str(tmp_path / "an")]) == 0
+    assert digest(teacher) == before
+    table = (tmp_path / "an" / "table.md").read_text().splitlines()
+    assert len(table) == 4 and "CKA blocks.0" in table[0] and table[3].startswith("| s |")
 
 
 def test_distill_run_resumes_exactly_with_a_projector_in_its_state(teacher, tmp_path):
