@@ -14,7 +14,10 @@ Parts, each in its own process (so peak RSS and compile caches are its own):
   same student trained without a teacher (the reference workload's teacher, 1 epoch trained);
 - ``sweep``: wall time of a 16-cell × 5-seed sweep (``groklab sweep``, 4 learning rates × 4
   weight decays on x+y mod 23) with the cells batched into one program vs one compile per cell,
-  alternating, and whether both give the same results table.
+  alternating, and whether both give the same results table;
+- ``analysis``: ``groklab analyze --all_checkpoints`` over ~100 checkpoints of a 3-seed
+  ``nanda2023`` run on x+y mod 59 (full batch, 1,000 steps) against the wall time of training
+  that run, and a single-checkpoint analysis, all whole processes.
 
     .venv/bin/python benchmarks/bench.py            # everything, ~13 min on 2 cores
     .venv/bin/python benchmarks/bench.py --quick    # small repeats, no to99 (a smoke test)
@@ -225,6 +228,37 @@ def part_sweep(quick: bool) -> dict:
             "same_results_table": all(same)}
 
 
+ANALYSIS_TRAIN = [
+    "train", "--preset", "nanda2023", "--task", "add", "--p", "59", "--set", "task.layout=no_op",
+    "--train_fraction", "0.4", "--batch_size", "2000", "--num_seeds", "3", "--eval_every", "10",
+    "--set", "train.checkpoint_every=10", "--quiet"]
+
+
+def _timed(args: list[str]) -> float:
+    t = time.perf_counter()
+    subprocess.run([str(ROOT / ".venv/bin/groklab"), *args], check=True, cwd=ROOT,
+                   capture_output=True)
+    return time.perf_counter() - t
+
+
+def part_analysis(quick: bool) -> dict:
+    """Training a run with ~100 checkpoints vs analysing all of them (and one)."""
+    steps, repeats = (200, 1) if quick else (1000, 3)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats):
+            run = Path(tmp) / f"run{i}"
+            train_s = _timed([*ANALYSIS_TRAIN, "--steps", str(steps), "--out", str(run)])
+            ckpts = len(list((run / "checkpoints" / "params").iterdir()))
+            one_s = _timed(["analyze", str(run), "--out", str(run / "one")])
+            all_s = _timed(["analyze", str(run), "--all_checkpoints", "--out", str(run / "all")])
+            rows.append({"train_s": round(train_s, 1), "checkpoints": ckpts,
+                         "analyze_one_s": round(one_s, 1), "analyze_all_s": round(all_s, 1)})
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    return {"steps": steps, "seeds": 3, "runs": rows, "median": med,
+            "all_vs_train": round(med["analyze_all_s"] / med["train_s"], 2)}
+
+
 def run_part(name: str, quick: bool = False, seed: int | None = None) -> dict:
     """Run one part in a fresh Python process; return its JSON (and its own peak RSS)."""
     cmd = [sys.executable, str(Path(__file__)), "--part", name]
@@ -246,7 +280,7 @@ def main() -> None:
     ap.add_argument("--part", choices=["core", "throughput", "scaling", "distill", "plain99"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--parts", help="comma-separated subset of core,throughput,to99,scaling,"
-                    "distill,sweep "
+                    "distill,sweep,analysis "
                     "(re-measured and merged into the existing results.json)")
     ap.add_argument("--out", help="results file (default benchmarks/results.json; with --quick "
                     "benchmarks/out/results_quick.json)")
@@ -265,7 +299,7 @@ def main() -> None:
     from report import print_summary, update_benchmarks_md, write_figure
 
     t0 = time.perf_counter()
-    known = ["core", "throughput", "to99", "scaling", "distill", "sweep"]
+    known = ["core", "throughput", "to99", "scaling", "distill", "sweep", "analysis"]
     parts = args.parts.split(",") if args.parts else known
     unknown = [p for p in parts if p not in known]
     if unknown:
@@ -287,6 +321,8 @@ def main() -> None:
             results[name] = part_to99()
         elif name == "sweep":
             results[name] = part_sweep(args.quick)
+        elif name == "analysis":
+            results[name] = part_analysis(args.quick)
         else:
             results[name] = run_part(name, args.quick)
         print(f"[bench] {name} done after {time.perf_counter() - t0:.0f} s", flush=True)

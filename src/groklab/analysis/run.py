@@ -140,7 +140,7 @@ def analyze(run_dir: str, out: str | Path | None = None, opts: Options = Options
     params = subject.loaded.params
     val_tokens, val_labels = subject.rows("val")
     measure = checkpoint_function(subject, spec)
-    got = measure(params, *subject.rows("val"), *subject.rows("train"),
+    got = measure(params, val_tokens, val_labels, *subject.rows("train"),
                   spectral.grid_tokens(subject.task, fourier_parts))
     reps = got.pop("reps")
     got = jax.device_get(got)
@@ -182,7 +182,24 @@ def analyze(run_dir: str, out: str | Path | None = None, opts: Options = Options
     files["about"]["seconds"] = round(time.perf_counter() - t0, 2)
     for name, content in files.items():
         write_atomic(out / f"{name}.json", json.dumps(content, allow_nan=False, indent=1))
+    _remove_stale(out, files, made)
     return out
+
+
+SECTIONS = ("representations", "attention", "weights", "fourier", "attribution", "compare",
+            "evolution")
+
+
+def _remove_stale(out: Path, files: dict, made: dict) -> None:
+    """An earlier analysis into the same directory may have written sections or figures this
+    one did not (no --compare now, say): remove them, so every file describes this analysis."""
+    for name in SECTIONS:
+        if name not in files:
+            (out / f"{name}.json").unlink(missing_ok=True)
+    keep = {Path(p).stem for p in made.values()}
+    for f in (out / "figures").glob("*"):
+        if f.stem not in keep:
+            f.unlink()
 
 
 def position_names(task) -> list[str]:

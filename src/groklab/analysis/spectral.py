@@ -7,8 +7,9 @@ top of the pure functions of ``groklab.analysis.fourier``:
 - the spectrum of each block's MLP neurons over the (a, b) grid (tasks whose table holds every
   pair (a, b) once: not division, which skips b = 0);
 - the logits' spectrum along cos/sin(w(a ± b)), and the restricted and excluded losses, for
-  ``add`` (a + b) and ``sub`` (a − b) — with the key frequencies of the embedding, fixed from the
-  analysed checkpoint when followed across checkpoints, as in the paper.
+  ``add`` (a + b) and ``sub`` (a − b) — with the key frequencies of the embedding (of the last
+  MLP layer's neurons for a model without an embedding), fixed from the analysed checkpoint
+  when followed across checkpoints, as in the paper.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ def spectra(task, embedding, neuron_acts: dict, logits_grid, train_mask,
             "dominant_counts": counts,
             "well_explained_fraction": float(np.mean(np.asarray(ns["dominant_share"]) >= 0.85)),
         }
+    if embedding is None and out["neurons"]:  # no embedding (two-hot MLP): the last neurons'
+        keys = list(out["neurons"].values())[-1]["key_frequencies"]
+        out["key_frequencies"] = keys
     if logits_grid is not None and task.name in COMBINATION:
         combo = COMBINATION[task.name]
         out["logits"] = {"share": fourier.logit_spectrum(logits_grid, p, combo)["share"]}
