@@ -305,7 +305,7 @@ def _attribution(subject: Subject, tokens, labels, steps: int) -> dict:
                "share_abs": absolute / absolute.sum(-1, keepdims=True),
                "completeness_error": np.abs(attr.sum(-1) - gap).mean(1) /
                np.maximum(np.abs(gap).mean(1), 1e-12)}
-    return {"rows": n, "steps": steps, "baseline": "zero token embedding",
+    return {"rows": n, "steps": steps, "baseline": "mean token embedding over the vocabulary",
             "positions": position_names(subject.task),
             "seeds": seed_results(summary, subject.seeds)}
 
