@@ -14,7 +14,7 @@ from flax import nnx
 
 from groklab.cli.main import main
 from groklab.config import RunConfig, apply_overrides
-from groklab.distill.setup import parse_strategies, prepare, scaled_model
+from groklab.distill.setup import parse_strategies, prepare, resolve_student, scaled_model
 from groklab.distill.teacher import TeacherRef
 from groklab.errors import ConfigError
 from groklab.models import build_model
@@ -163,6 +163,15 @@ def test_strategies_and_scaled_students():
     ref = TeacherRef.parse("r@val_acc=0.5")
     assert (str(ref.path), ref.kind, ref.value, ref.role) == ("r", "val_acc", 0.5, "teacher")
     assert TeacherRef.parse("r@120").kind == "step"
+
+
+def test_model_fields_set_for_a_scaled_student_win_over_the_scaling(teacher):
+    cfg = resolve_student(student(teacher, "distill.student_scale=0.5", "model.dropout=0.3",
+                                  "model.dropout_rng=threefry"))
+    assert (cfg.model.d_model, cfg.model.dropout, cfg.model.dropout_rng) == (16, 0.3, "threefry")
+    assert resolve_student(cfg) == cfg  # resolving a resolved config changes nothing
+    plain = resolve_student(student(teacher, "distill.student_scale=0.5"))
+    assert (plain.model.d_model, plain.model.dropout) == (16, 0.0)
 
 
 # ----- end to end at tiny size -----

@@ -4,10 +4,15 @@ parameter, gradient norms per layer (gradient flow), effective ranks and attenti
 the share of the embedding's power in the key frequencies, and for ``add`` / ``sub`` the
 restricted and excluded losses (Nanda et al. 2023) with the key frequencies of the analysed
 checkpoint held fixed, as in the paper. One compiled function (vmapped over seeds) serves
-every checkpoint; only the restore of each checkpoint is per step.
+every checkpoint; only the restore of each checkpoint is per step. It measures less than the
+analysis of one checkpoint, to stay cheaper than the training was over a hundred checkpoints:
+effective ranks of the residual stream after each block only (the SVD of a 512-wide MLP layer
+per checkpoint would dominate), no hook × hook CKA, and over the (a, b) grid the logits only.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import numpy as np
@@ -18,8 +23,14 @@ from groklab.runs.checkpoints import Checkpoints
 from groklab.runs.source import abstract_params
 
 
-def evolution(subject, measure, parts: dict, fourier_result: dict | None, kappa: float) -> dict:
-    """Per checkpoint and seed (``measure``: the run's ``checkpoint_function``)."""
+def evolution(subject, spec, parts: dict, fourier_result: dict | None, kappa: float) -> dict:
+    """Per checkpoint and seed, for every saved checkpoint of the run."""
+    from groklab.analysis.run import checkpoint_function
+    from groklab.analysis.table import layer_hooks
+
+    light = dataclasses.replace(spec, representations=tuple(layer_hooks(
+        list(spec.representations))))
+    measure = checkpoint_function(subject, light, (), within=False)
     plan, ld = subject.plan, subject.loaded
     run = ld.run
     ckpts = Checkpoints(run.checkpoints_path)
@@ -29,7 +40,7 @@ def evolution(subject, measure, parts: dict, fourier_result: dict | None, kappa:
     _, abstract = abstract_params(plan)
     rows = (*subject.rows("val"), *subject.rows("train"))
     order = spectral.grid_order(subject.task) if parts["progress"] else None
-    grid = spectral.grid_tokens(subject.task, parts)  # as in the first call: no recompile
+    grid = spectral.grid_tokens(subject.task, parts) if parts["progress"] else None
     masks = None if order is None else spectral.train_mask_grid(subject, order)
     keys = {s: (fourier_result or {}).get("seeds", {}).get(str(s), {}).get("key_frequencies",
                                                                           [])
@@ -41,7 +52,7 @@ def evolution(subject, measure, parts: dict, fourier_result: dict | None, kappa:
             restored, _ = ckpts.restore_params(step, abstract)
             params = jax.tree.map(lambda x: np.asarray(x)[index], restored)
             got = measure(params, *rows, grid)
-            del got["reps"], got["cka_within"]
+            del got["reps"]
             got = jax.device_get(got)
             grid_logits = got.pop("grid_logits", None)
             got.pop("grid_acts", None)

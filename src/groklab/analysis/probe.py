@@ -141,17 +141,18 @@ def grid_pass(graphdef, hooks: tuple[str, ...], params, tokens_NT):
     return logits, {h: _last(v) for h, v in rec.values.items()}
 
 
-def measure_checkpoint(graphdef, spec: ProbeSpec, grid_hooks: tuple[str, ...], params,
-                       val_tokens, val_labels, train_tokens, train_labels, grid_tokens=None):
+def measure_checkpoint(graphdef, spec: ProbeSpec, grid_hooks: tuple[str, ...], within: bool,
+                       params, val_tokens, val_labels, train_tokens, train_labels,
+                       grid_tokens=None):
     """Everything measured at one checkpoint of one seed, in one compiled function (vmap it
-    over seeds): the validation probe and representations, the hook × hook CKA, weights,
-    training loss and gradients, and the grid pass when ``grid_tokens`` is given."""
+    over seeds): the validation probe and representations, the hook × hook CKA (``within``),
+    weights, training loss and gradients, and the grid pass when ``grid_tokens`` is given."""
     measures, reps = probe(graphdef, spec, params, val_tokens, val_labels)
     hooks = spec.representations
-    out = {"val": measures, "reps": reps,
-           "cka_within": cka_matrix([reps[h] for h in hooks], [reps[h] for h in hooks]),
-           "weights": weights(params),
+    out = {"val": measures, "reps": reps, "weights": weights(params),
            "train": gradients(graphdef, spec.loss, params, train_tokens, train_labels)}
+    if within:
+        out["cka_within"] = cka_matrix([reps[h] for h in hooks], [reps[h] for h in hooks])
     if grid_tokens is not None:
         out["grid_logits"], out["grid_acts"] = grid_pass(graphdef, grid_hooks, params,
                                                           grid_tokens)

@@ -139,7 +139,7 @@ def analyze(run_dir: str, out: str | Path | None = None, opts: Options = Options
     files: dict[str, dict] = {}
     params = subject.loaded.params
     val_tokens, val_labels = subject.rows("val")
-    measure = checkpoint_function(subject, spec)
+    measure = checkpoint_function(subject, spec, grid_hooks(subject))
     got = measure(params, val_tokens, val_labels, *subject.rows("train"),
                   spectral.grid_tokens(subject.task, fourier_parts))
     reps = got.pop("reps")
@@ -167,8 +167,8 @@ def analyze(run_dir: str, out: str | Path | None = None, opts: Options = Options
     if opts.all_checkpoints:
         from groklab.analysis.evolution import evolution
 
-        files["evolution"] = evolution(subject, measure, fourier_parts,
-                                       files.get("fourier"), opts.kappa)
+        files["evolution"] = evolution(subject, spec, fourier_parts, files.get("fourier"),
+                                       opts.kappa)
     from groklab.analysis.figures import write_figures
     from groklab.analysis.table import write_table
 
@@ -264,10 +264,10 @@ def grid_hooks(subject: Subject) -> tuple[str, ...]:
     return ("hook_hidden_post",)
 
 
-def checkpoint_function(subject: Subject, spec):
-    """``measure_checkpoint`` vmapped over seeds and jitted: one compile for the analysed
-    checkpoint and every checkpoint of ``--all_checkpoints``."""
-    fn = partial(measure_checkpoint, subject.loaded.graphdef, spec, grid_hooks(subject))
+def checkpoint_function(subject: Subject, spec, grid_hooks: tuple[str, ...],
+                        within: bool = True):
+    """``measure_checkpoint`` vmapped over seeds and jitted (the grid's rows are shared)."""
+    fn = partial(measure_checkpoint, subject.loaded.graphdef, spec, grid_hooks, within)
     return jax.jit(jax.vmap(fn, in_axes=(0, 0, 0, 0, 0, None)))
 
 

@@ -4,7 +4,8 @@ and the objective (DESIGN.md §3 "Distillation").
 The student's task is the teacher's (a different task, modulus, layout or vocabulary is an
 error) and so is its split, read from the teacher's ``split.npz``, never regenerated. With
 ``distill.student_scale`` / ``depth_scale`` the student is the teacher's architecture scaled
-(``models.config.scaled``: widths by the first factor, heads kept, layers by the second);
+(``models.config.scaled``: widths by the first factor, heads kept, layers by the second), with
+any model field set for the student (``--set model.dropout=0``) applied over the scaling;
 without them it is the config's own ``model`` (any preset or file).
 """
 
@@ -67,8 +68,12 @@ def resolve_student(cfg: RunConfig) -> RunConfig:
                           f"({'; '.join(diff)}); a student trains on its teacher's task and "
                           "split")
     if d.student_scale is not None or d.depth_scale is not None:
-        cfg = dataclasses.replace(cfg, model=scaled_model(tcfg.model, d.student_scale,
-                                                          d.depth_scale))
+        # the student starts from the teacher's config, so a model field that differs from
+        # the teacher's was set for the student (--set model.dropout=0): it wins over scaling
+        own = {f.name: getattr(cfg.model, f.name) for f in dataclasses.fields(ModelConfig)
+               if getattr(cfg.model, f.name) != getattr(tcfg.model, f.name)}
+        base = scaled_model(tcfg.model, d.student_scale, d.depth_scale)
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(base, **own))
     return cfg
 
 
