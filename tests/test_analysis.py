@@ -112,6 +112,7 @@ def test_the_run_report_includes_the_analysis(runs):
     (["--inputs", "3"], "--inputs '3' is not a pair a:b"),
     (["--inputs", "3:9"], "--inputs 3:9 is not a row of add mod 7"),
     (["--key_threshold", "0"], "--key_threshold 0.0 must be > 0"),
+    (["--ig_steps", "-1"], "--ig_steps -1 must be >= 0"),
 ])
 def test_bad_analysis_input_is_one_line(runs, capsys, tmp_path, extra, message):
     a, _ = runs
@@ -122,22 +123,34 @@ def test_bad_analysis_input_is_one_line(runs, capsys, tmp_path, extra, message):
     assert not out.exists()
 
 
+def _copy_run(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("analysis"))
+    return dst
+
+
 def test_comparing_other_tasks_or_splits_needs_force(runs, capsys, tmp_path):
     a, _ = runs
-    other = tmp_path / "sub"
-    train_run(apply_overrides(RunConfig(), BASE + ["task.name=sub", "model.d_model=8",
-                                                   "model.n_layers=1", "train.epochs=1"]),
-              other, figures=False)
+    # the same models, relabelled as trained on x−y mod 7 (same vocabulary, so they load)
+    other = _copy_run(a, tmp_path / "sub")
+    (other / "config.yaml").write_text((a / "config.yaml").read_text().replace(
+        "name: add", "name: sub"))
     assert main(["analyze", str(a), "--compare", str(other), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert "trained on sub mod 7" in err and "--force" in err
-    resplit = tmp_path / "resplit"
-    train_run(apply_overrides(RunConfig(), BASE + ["model.d_model=8", "model.n_layers=1",
-                                                   "train.epochs=1", "task.split_seed=5"]),
-              resplit, figures=False)
+    assert "trained on sub mod 7" in err and "--force" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+    # the same run with other validation rows for its seeds
+    resplit = _copy_run(a, tmp_path / "resplit")
+    split = dict(np.load(resplit / "split.npz"))
+    split["val_idx"] = split["val_idx"][:, ::-1].copy()
+    np.savez(resplit / "split.npz", **split)
     assert main(["analyze", str(a), "--compare", str(resplit), "--out",
                  str(tmp_path / "y")]) == 2
     assert "split differs" in capsys.readouterr().err
+    assert main(["analyze", str(a), "--compare", str(resplit), "--force", "--ig_steps", "0",
+                 "--out", str(tmp_path / "z")]) == 0
+    assert not (tmp_path / "z" / "attribution.json").exists()
     no_ckpt = tmp_path / "empty"
     no_ckpt.mkdir()
     (no_ckpt / "config.yaml").write_text((a / "config.yaml").read_text())

@@ -60,7 +60,7 @@ class Options:
     inputs: tuple[tuple[int, int], ...] = ()  # (a, b) whose attention patterns are drawn
     force: bool = False  # compare runs of other tasks or splits
     kappa: float = 2.0  # key frequency: share ≥ kappa × uniform
-    ig_steps: int = 32
+    ig_steps: int = 32  # 0: no attribution
     pdf: bool = False  # figures also as PDF
 
 
@@ -158,7 +158,7 @@ def analyze(run_dir: str, out: str | Path | None = None, opts: Options = Options
     if any(fourier_parts.values()):
         files["fourier"] = _fourier(subject, fourier_parts, opts.kappa,
                                     got.get("grid_logits"), got.get("grid_acts"))
-    if kind == "transformer":
+    if kind == "transformer" and opts.ig_steps > 0:
         files["attribution"] = _attribution(subject, val_tokens, val_labels, opts.ig_steps)
     if others:
         files["compare"] = {"runs": [
@@ -247,8 +247,7 @@ def _attention(subject: Subject, spec, measures, chosen: list[int]) -> dict:
             nnx.merge(subject.loaded.graphdef, params)(toks, None, rec)
             return {h: rec.values[h] for h in spec.patterns}
 
-        # a few rows: run eagerly rather than compile another function
-        got = jax.vmap(patterns)(subject.loaded.params, jnp.asarray(tokens))
+        got = jax.device_get(_vmapped(patterns)(subject.loaded.params, np.asarray(tokens)))
         ops = subject.task.tokens[chosen][:, list(subject.task.operand_positions)]
         out["inputs"] = {"operands": ops.tolist(), "rows": chosen,
                          "seeds": seed_results(got, subject.seeds)}
@@ -266,8 +265,15 @@ def grid_hooks(subject: Subject) -> tuple[str, ...]:
 
 def checkpoint_function(subject: Subject, spec, grid_hooks: tuple[str, ...],
                         within: bool = True):
-    """``measure_checkpoint`` vmapped over seeds and jitted (the grid's rows are shared)."""
-    fn = partial(measure_checkpoint, subject.loaded.graphdef, spec, grid_hooks, within)
+    """``measure_checkpoint`` vmapped over seeds and jitted (the grid's rows are shared); one
+    compiled function per model structure and measurement, reused by every analysis in the
+    process."""
+    return _checkpoint_function(subject.loaded.graphdef, spec, grid_hooks, within)
+
+
+@functools.lru_cache(maxsize=16)
+def _checkpoint_function(graphdef, spec, grid_hooks: tuple[str, ...], within: bool):
+    fn = partial(measure_checkpoint, graphdef, spec, grid_hooks, within)
     return jax.jit(jax.vmap(fn, in_axes=(0, 0, 0, 0, 0, None)))
 
 
@@ -298,8 +304,9 @@ def _attribution(subject: Subject, tokens, labels, steps: int) -> dict:
 
     got = _vmapped(one)(subject.loaded.params, jnp.asarray(tokens[:, :n]),
                         jnp.asarray(labels[:, :n]))
+    got = jax.device_get(got)  # host arrays: no eager device op (each would compile)
     attr = np.asarray(got["attribution"])  # [S, n, T]
-    gap = np.asarray(got["logit"] - got["baseline_logit"])
+    gap = np.asarray(got["logit"]) - np.asarray(got["baseline_logit"])
     absolute = np.abs(attr).mean(1)
     summary = {"mean": attr.mean(1), "mean_abs": absolute,
                "share_abs": absolute / absolute.sum(-1, keepdims=True),
@@ -310,18 +317,23 @@ def _attribution(subject: Subject, tokens, labels, steps: int) -> dict:
             "seeds": seed_results(summary, subject.seeds)}
 
 
+def _depth(subject: Subject) -> int:
+    model = subject.plan.config.model
+    return model.n_layers if model.kind == "transformer" else 0
+
+
 def _compare(subject: Subject, spec, reps, other: Subject, ospec, common) -> dict:
     ia = [subject.seeds.index(s) for s in common]
     ib = [other.seeds.index(s) for s in common]
     tokens, labels = subject.rows("val")
-    params_b = jax.tree.map(lambda x: x[np.asarray(ib)], other.loaded.params)
+    params_b = jax.tree.map(lambda x: np.asarray(x)[np.asarray(ib)], other.loaded.params)
     m_b, reps_b = probe_function(other.loaded.graphdef, ospec)(params_b, tokens[ia],
                                                                 labels[ia])
-    reps_a = jax.tree.map(lambda x: x[np.asarray(ia)], reps)
+    reps_a = reps if ia == list(range(len(subject.seeds))) else jax.tree.map(
+        lambda x: np.asarray(x)[np.asarray(ia)], reps)
     ha, hb = spec.representations, ospec.representations
     matrix = cka_function(ha, hb)(reps_a, reps_b)
-    depth = (lambda s: len(template(s).blocks) if hasattr(template(s), "blocks") else 0)
-    pairs = matching_hooks(ha, hb, depth(subject), depth(other))
+    pairs = matching_hooks(ha, hb, _depth(subject), _depth(other))
     matrix = np.asarray(matrix)
     matched = {f"{a}|{b}": matrix[:, ha.index(a), hb.index(b)] for a, b in pairs}
     ld = other.loaded

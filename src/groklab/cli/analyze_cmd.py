@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
                    help="a key frequency holds ≥ KAPPA × the uniform share of the power "
                         "(default 2)")
     p.add_argument("--ig_steps", type=int, default=32,
-                   help="integrated-gradient steps (default 32)")
+                   help="integrated-gradient steps (default 32; 0 skips the attribution)")
     p.add_argument("--out", help="output directory (default RUN_DIR/analysis)")
     p.add_argument("--pdf", action="store_true", help="also write the figures as PDF")
     p.set_defaults(func=run)
@@ -64,8 +64,9 @@ def run(args) -> int:
 
     if args.key_threshold <= 0:
         raise ConfigError(f"--key_threshold {args.key_threshold} must be > 0 (default 2)")
-    if args.ig_steps < 1:
-        raise ConfigError(f"--ig_steps {args.ig_steps} must be >= 1 (default 32)")
+    if args.ig_steps < 0:
+        raise ConfigError(f"--ig_steps {args.ig_steps} must be >= 0 (default 32; 0 skips the "
+                          "attribution)")
     hooks = tuple(h.strip() for h in (args.hooks or "").split(",") if h.strip())
     opts = Options(checkpoint=args.checkpoint, all_checkpoints=args.all_checkpoints,
                    compare=tuple(args.compare), hooks=hooks, position=args.position,
