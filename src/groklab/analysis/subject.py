@@ -49,14 +49,6 @@ class Subject:
         labels = self.split["train_labels"] if which == "train" else self.task.labels[idx]
         return self.task.tokens[idx], np.asarray(labels, np.int32)
 
-    def with_params(self, params, steps) -> Subject:
-        """The same run at other checkpoints (``--all_checkpoints``)."""
-        from dataclasses import replace
-
-        loaded = replace(self.loaded, params=params, steps=tuple(steps),
-                         val_acc=tuple(None for _ in steps))
-        return replace(self, loaded=loaded)
-
 
 def parse_ref(run_dir: str, checkpoint: str | None = None, role: str = "run") -> RunRef:
     """``RUN_DIR[@SEL]`` with an optional separate selector (``latest``, ``STEP``, ``step=N``,
