@@ -311,11 +311,11 @@ def main() -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     now = time.strftime("%Y-%m-%d %H:%M")
     if args.parts and out_path.exists():  # re-measure some parts, keep the others' figures
-        results = json.loads(out_path.read_text())
-        results["rerun"] = {"parts": parts, "date": now}
+        results = json.loads(out_path.read_text())  # (and the machine they were measured on)
+        results["rerun"] = {"parts": parts, "date": now, "machine": machine()}
     else:
-        results = {"date": now}
-    results.update({"machine": machine(), "jax": version("jax"), "quick": args.quick})
+        results = {"date": now, "machine": machine()}
+    results.update({"jax": version("jax"), "quick": args.quick})
     for name in parts:
         if name == "to99":
             results[name] = part_to99()

@@ -158,7 +158,9 @@ def generated_markdown(r: dict) -> str:
              f"{r['machine']['cores']} cores, JAX {r['jax']}); total {r['total_s']:.0f} s. "
              "Raw figures: `benchmarks/results.json`." + (
                  f" Re-measured on {r['rerun']['date']} with `--parts "
-                 f"{','.join(r['rerun']['parts'])}`." if "rerun" in r else ""), "",
+                 f"{','.join(r['rerun']['parts'])}`"
+                 + (f" ({r['rerun']['machine']['cpu']}, {r['rerun']['machine']['cores']} cores)"
+                    if "machine" in r["rerun"] else "") + "." if "rerun" in r else ""), "",
              "### Reference workload: engine next to the plain reference", ""]
     lines += core_table(r)
     lines += ["", "### Throughput over vmapped seeds", ""] + throughput_table(r)
