@@ -25,7 +25,6 @@ files are written atomically, after every input has been validated.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -45,7 +44,7 @@ from groklab.analysis.probe import make_spec, measure_checkpoint, probe, weights
 from groklab.analysis.representations import cka_matrix
 from groklab.analysis.subject import Subject, load_subject, parse_ref
 from groklab.errors import ConfigError
-from groklab.runs.files import write_atomic
+from groklab.runs.files import write_json_atomic
 
 IG_ROWS = 1024  # integrated gradients: the first this many validation rows of each seed
 
@@ -181,7 +180,7 @@ def analyze(run_dir: str, out: str | Path | None = None, opts: Options = Options
     write_table(out, subject, files)
     files["about"]["seconds"] = round(time.perf_counter() - t0, 2)
     for name, content in files.items():
-        write_atomic(out / f"{name}.json", json.dumps(content, allow_nan=False, indent=1))
+        write_json_atomic(out / f"{name}.json", content)
     _remove_stale(out, files, made)
     return out
 
