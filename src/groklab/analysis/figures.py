@@ -28,7 +28,8 @@ def _first(seeds: dict):
     return key, seeds[key]
 
 
-def attention_figure(att: dict, path: Path, title: str, pdf: bool = False) -> Path | None:
+def attention_figure(att: dict, path: Path, title: str, names: list[str] | None = None,
+                     pdf: bool = False) -> Path | None:
     seed, res = _first(att["seeds"])
     hooks = att["patterns"]
     if not hooks:
@@ -45,6 +46,9 @@ def attention_figure(att: dict, path: Path, title: str, pdf: bool = False) -> Pa
                 ax.axis("off")
                 continue
             ax.imshow(pat[j], vmin=0, vmax=1, cmap="viridis")
+            if names and len(names) == pat.shape[-1]:
+                ax.set_xticks(range(len(names)), names)
+                ax.set_yticks(range(len(names)), names)
             e = ent[j]
             ax.set_title(f"{h.split('.attn')[0]} head {j}\n"
                          f"H = {'—' if e is None else f'{e:.2f}'} bits", fontsize=8)
@@ -219,7 +223,7 @@ def write_figures(out: Path, files: dict, run_dir: Path, token_names: list[str],
             made[name] = path
 
     keep("attention", attention_figure(files["attention"], fig_dir / "attention_patterns.png",
-                                       label, pdf=pdf))
+                                       label, token_names, pdf=pdf))
     keep("inputs", inputs_figure(files["attention"], fig_dir / "attention_inputs.png", pdf=pdf))
     rep = files["representations"]
     within = np.nanmean(np.stack([_arr(r["cka_within"]) for r in rep["seeds"].values()]), 0)
