@@ -43,6 +43,7 @@ from groklab.analysis.jsonable import seed_slice, to_json
 from groklab.analysis.probe import make_spec, measure_checkpoint, probe, weights
 from groklab.analysis.representations import cka_matrix
 from groklab.analysis.subject import Subject, load_subject, parse_ref
+from groklab.analysis.weights import NEAR_ZERO
 from groklab.errors import ConfigError
 from groklab.runs.files import write_json_atomic
 
@@ -152,7 +153,7 @@ def analyze(run_dir: str, out: str | Path | None = None, opts: Options = Options
                                "neurons": measures["neurons"],
                                "cka_within": got["cka_within"]}, subject.seeds)}
     files["attention"] = _attention(subject, spec, measures, chosen)
-    files["weights"] = {"near_zero": 1e-3, "seeds": seed_results(
+    files["weights"] = {"near_zero": NEAR_ZERO, "seeds": seed_results(
         {**got["weights"], "gradients": got["train"]}, subject.seeds)}
     if any(fourier_parts.values()):
         files["fourier"] = _fourier(subject, fourier_parts, opts.kappa,
@@ -256,9 +257,8 @@ def _attention(subject: Subject, spec, measures, chosen: list[int]) -> dict:
 def grid_hooks(subject: Subject) -> tuple[str, ...]:
     """The neurons whose activations the Fourier analysis reads: each block's MLP hidden
     activation (the two-hot MLP's hidden layer)."""
-    model = template(subject)
-    if hasattr(model, "blocks"):
-        return tuple(f"blocks.{i}.mlp.hook_post" for i in range(len(model.blocks)))
+    if subject.plan.config.model.kind == "transformer":
+        return tuple(f"blocks.{i}.mlp.hook_post" for i in range(_depth(subject)))
     return ("hook_hidden_post",)
 
 
