@@ -82,7 +82,7 @@ OPTIONS = dict(
 def test_every_option_combination_builds_and_runs_forward():
     task = make_task("add", 5)
     tokens = jnp.asarray(task.tokens[:6])
-    n = 0
+    d, m, V, T = 8, 8, task.d_vocab, task.n_ctx
     for values in itertools.product(*OPTIONS.values()):
         opts = dict(zip(OPTIONS, values))
         cfg = resolved(ModelConfig(d_model=8, n_heads=2, n_layers=1, d_mlp=8, **opts), task)
@@ -90,8 +90,19 @@ def test_every_option_combination_builds_and_runs_forward():
         logits = model(tokens)
         assert logits.shape == (6, task.d_vocab), opts
         assert bool(jnp.all(jnp.isfinite(logits))), opts
-        n += 1
-    assert n == 4 * 3 * 2 * 4 * 2 * 2
+        # the parameter count of the options, from the architecture: RoPE/ALiBi/none add no
+        # parameters, SwiGLU a gate matrix, biases one vector per linear layer, LayerNorm a
+        # scale (+ a bias with use_bias), RMSNorm a scale; two norms per block and, pre-norm
+        # only, a final one
+        bias = opts["use_bias"]
+        attn = 4 * (d * d + bias * d)
+        n_mats = 3 if opts["activation"] == "swiglu" else 2
+        mlp = n_mats * d * m + bias * ((n_mats - 1) * m + d)
+        norm = {"rmsnorm": d, "layernorm": d + bias * d, "none": 0}[opts["norm"]]
+        n_norms = 2 + (opts["norm_position"] == "pre")
+        expected = (V * d + (T * d if opts["positions"] == "learned" else 0) + attn + mlp
+                    + n_norms * norm + d * V + bias * V)
+        assert count_params(model) == expected, opts
 
 
 def test_options_change_the_parameter_tree():
