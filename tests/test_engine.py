@@ -83,15 +83,15 @@ def test_partial_last_batch_is_weighted_not_dropped(tiny_overrides):
     # div mod 7: 42 rows, 21 train rows, batch 8 -> 3 steps per epoch, last batch of 5
     assert (plan.n_train, plan.batch_size, plan.steps_per_epoch) == (21, 8, 3)
     eng = Engine(plan)
-    data_s = {"shuffle_key": eng.data.shuffle_key[0]}
+    seed0 = eng.data.seeds.seed(0)
     seen = []
     for step in range(3):
-        pos, w = eng.program._batch(data_s, eng.data.order0[0], jnp.int32(step))
+        pos, w = eng.program._batch(seed0, seed0.order0, jnp.int32(step))
         seen += [int(p) for p, wi in zip(pos, w) if wi > 0]
         assert float(w.sum()) == (5 if step == 2 else 8)
     assert sorted(seen) == list(range(21))  # every training row exactly once per epoch
-    epoch0 = [int(p) for p in eng.program._batch(data_s, eng.data.order0[0], jnp.int32(0))[0]]
-    epoch1 = [int(p) for p in eng.program._batch(data_s, eng.data.order0[0], jnp.int32(3))[0]]
+    epoch0 = [int(p) for p in eng.program._batch(seed0, seed0.order0, jnp.int32(0))[0]]
+    epoch1 = [int(p) for p in eng.program._batch(seed0, seed0.order0, jnp.int32(3))[0]]
     assert epoch0 != epoch1  # reshuffled each epoch
 
 
@@ -195,7 +195,7 @@ def test_engine_equals_the_plain_reference_trainer(tiny_overrides):
     """Dropout off, the compiled engine (vmapped scan, padded last batch, last-position forward)
     and the plain per-step trainer (host batches, full forward) give the same metrics after each
     epoch (tolerance 1e-4 relative on losses) and the same parameters."""
-    from groklab.engine.reference import PlainTrainer
+    from groklab.testing.plain_trainer import PlainTrainer
 
     over = tiny_overrides + ["model.dropout=0.0", "train.epochs=4"]
     result, records = run(over, seeds=(5,))

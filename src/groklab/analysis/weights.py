@@ -12,13 +12,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from groklab.transfer.names import name_of
+from groklab.params import named_leaves
 
 NEAR_ZERO = 1e-3
-
-
-def named_leaves(params) -> dict[str, jax.Array]:
-    return {name_of(p): x for p, x in jax.tree_util.tree_leaves_with_path(params)}
 
 
 def layer_of(name: str) -> str:

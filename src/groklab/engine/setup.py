@@ -7,7 +7,8 @@ happens before any compilation").
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -72,6 +73,20 @@ class Plan:
     @property
     def n_train(self) -> int:
         return len(self.splits[0].train_idx)
+
+
+@dataclass(frozen=True)
+class EngineSetup:
+    """Everything the engine trains for one run: the plan plus what makes the run a plain
+    training, a distillation or a transfer (docs/architecture.md §1, "one engine"). ``about``:
+    extra summary.json fields (the teacher, the transfer source)."""
+
+    plan: Plan
+    objective: Any = None  # None: the plain supervised loss of ``train.loss``
+    params: Any = None  # initial parameters (leading seed axis); None: fresh per seed
+    trainable: Any = None  # bools shaped like one model's parameters; None: all train
+    objective_inputs: Any = None  # per-seed inputs of the objective (a teacher's parameters)
+    about: dict = field(default_factory=dict)
 
 
 def plan_run(cfg: RunConfig) -> Plan:
@@ -148,10 +163,12 @@ def _check_muon(cfg: RunConfig) -> None:
                           f"AdamW); use adamw or a transformer")
 
 
-def device_data(plan: Plan):
-    """The ``Data`` pytree the program reads (see engine.program)."""
+def device_data(plan: Plan, objective_inputs=None):
+    """The ``Data`` pytree the program reads (see engine.program); ``objective_inputs``: the
+    objective's per-seed inputs (leading seed axis), e.g. a distillation teacher's
+    parameters."""
     from groklab.engine.prefix import no_prefix, shared_prefix
-    from groklab.engine.program import Data, seed_keys
+    from groklab.engine.program import Data, SeedData, SharedData, seed_keys
 
     task, splits = plan.task, plan.splits
     N = len(task.labels)
@@ -167,19 +184,23 @@ def device_data(plan: Plan):
     model = plan.config.model
     share = tr.eval_shared_prefix and model.kind == "transformer" and model.causal
     prefix = shared_prefix(task.tokens) if share else no_prefix(task.tokens)
-    return Data(
+    shared = SharedData(
+        tokens=jnp.asarray(task.tokens, jnp.int32),
+        true_labels=jnp.asarray(task.labels, jnp.int32),
         prefix_tokens=jnp.asarray(prefix.prefixes),
         prefix_index=jnp.asarray(prefix.index),
         suffix_tokens=jnp.asarray(prefix.suffix),
-        tokens=jnp.asarray(task.tokens, jnp.int32),
+    )
+    seeds = SeedData(
         labels=jnp.asarray(labels),
-        true_labels=jnp.asarray(task.labels, jnp.int32),
         train_idx=jnp.asarray(np.stack([sp.train_idx for sp in splits]), jnp.int32),
         is_train=jnp.asarray(is_train),
         shuffle_key=jnp.stack([k.shuffle for k in keys]),
         dropout_key=jnp.stack([k.dropout for k in keys]),
         order0=jnp.asarray(order0, jnp.int32),
+        objective_inputs=objective_inputs,
     )
+    return Data(shared, seeds)
 
 
 def make_recipe(plan: Plan, trainable=None):
