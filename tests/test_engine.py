@@ -237,3 +237,21 @@ def test_shared_prefix_evaluation_gives_the_same_metrics(tiny_overrides):
             assert a[k] == pytest.approx(b[k], rel=1e-5), k
         for k in ("train_acc", "val_acc"):
             assert a[k] == pytest.approx(b[k], abs=1e-6), k
+
+
+def test_initial_parameters_are_the_bits_of_a_vmapped_initialization(tiny_overrides):
+    """engine.setup.init_params initializes seed by seed; the values must be those of the
+    ensembling idiom, jit(vmap(init)) over the seeds' keys, to the last bit."""
+    from flax import nnx
+
+    from groklab.engine.program import seed_keys
+    from groklab.engine.setup import init_params
+    from groklab.models import build_model
+
+    plan = plan_run(apply_overrides(RunConfig(), tiny_overrides + ["seeds=[0, 3]"]))
+    _, params = init_params(plan)
+    model = plan.config.model
+    keys = jnp.stack([seed_keys(s).init for s in (0, 3)])
+    want = jax.jit(jax.vmap(lambda k: nnx.state(build_model(model, k), nnx.Param)))(keys)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(want), strict=True):
+        assert a.shape == b.shape and np.array_equal(np.asarray(a), np.asarray(b))

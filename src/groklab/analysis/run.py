@@ -38,10 +38,10 @@ from flax import nnx
 import groklab
 from groklab.analysis import spectral
 from groklab.analysis.attribution import integrated_gradients
-from groklab.analysis.compare import check_comparable, matching_hooks
 from groklab.analysis.jsonable import seed_slice, to_json
 from groklab.analysis.probe import make_spec, measure_checkpoint, probe, weights
 from groklab.analysis.representations import cka_matrix
+from groklab.analysis.run_similarity import check_comparable, matching_hooks
 from groklab.analysis.subject import Subject, load_subject, parse_ref
 from groklab.analysis.weights import NEAR_ZERO
 from groklab.errors import ConfigError

@@ -1,8 +1,8 @@
-"""Weight statistics per parameter and in total (DESIGN.md §3): L1 = Σ|w|, L2 = √Σw², their
-ratio L1/L2 (between 1 for one non-zero entry and √n for equal magnitudes), Hoyer sparsity
+"""Weight statistics per parameter and in total (docs/architecture.md §4): L1 = Σ|w|, L2 = √Σw²,
+their ratio L1/L2 (between 1 for one non-zero entry and √n for equal magnitudes), Hoyer sparsity
 (√n − L1/L2)/(√n − 1) ∈ [0, 1] (Hoyer 2004, scale-free: 0 dense, 1 one-hot), and the share of
-entries with |w| ≤ 1e-3. The seeds' weight norm counted a random-number counter as a weight
-(seeds/README.md): only ``nnx.Param`` leaves are passed here.
+entries with |w| ≤ 1e-3. The seeds' weight norm counted a random-number counter as a
+weight: only ``nnx.Param`` leaves are passed here.
 
 Parameters are grouped into layers by name for gradient-flow plots: ``embed``, ``pos_embed``,
 ``blocks.i``, ``ln_final``, ``unembed`` (the first part, with the block index)."""

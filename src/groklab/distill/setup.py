@@ -1,5 +1,5 @@
 """A distillation run from its config: the teacher, the student's plan on the teacher's split,
-and the objective (DESIGN.md §3 "Distillation").
+and the objective (docs/architecture.md §4 "Distillation").
 
 The student's task is the teacher's (a different task, modulus, layout or vocabulary is an
 error) and so is its split, read from the teacher's ``split.npz``, never regenerated. With

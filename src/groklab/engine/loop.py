@@ -2,7 +2,7 @@
 
 Between two evaluations the device runs ``eval_every`` steps of every seed in one call; the host
 then writes one metrics line per seed, updates milestones, and decides whether to checkpoint or
-stop (STYLE.md 4).
+stop.
 """
 
 from __future__ import annotations

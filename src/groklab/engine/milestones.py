@@ -1,4 +1,4 @@
-"""Grokking milestones per seed, updated eval by eval (DESIGN.md §3).
+"""Grokking milestones per seed, updated eval by eval (docs/architecture.md §4).
 
 - memorized: first eval with train_acc ≥ 0.99 (configurable);
 - steps_to_val_acc[t]: first eval step with val_acc ≥ t for t in 0.5, 0.9, 0.95, 0.99;

@@ -1,9 +1,10 @@
 """The compiled training program: S seeds × a chunk of steps, then one full evaluation.
 
-One ``jax.jit`` of ``vmap(seed) ∘ scan(steps)`` (STYLE.md 4–5). Everything a step needs lives on
+One ``jax.jit`` of ``vmap(seed) ∘ scan(steps)`` (docs/architecture.md §6). Everything a step needs
+lives on
 the device: the task table, each seed's split and labels, and keys derived from the seed, so the
 host only dispatches chunks. The objective, initial parameters and trainable mask are inputs, so
-distillation and transfer reuse this program unchanged (DESIGN.md §1 "One engine").
+distillation and transfer reuse this program unchanged (docs/architecture.md §1 "One engine").
 
 Data order: at epoch e seed s visits its training rows in the order
 ``jax.random.permutation(fold_in(shuffle_key_s, e), n_train)``, in batches of B; the last batch of
@@ -322,7 +323,7 @@ class Program:
         """Every seed's ``n_steps`` steps, vmapped over seeds; then every seed's evaluation,
         one seed after another (``lax.map``) on a single CPU device: the evaluation's big
         forward passes then run at the same speed per seed, where the batched version was
-        1.4–1.8× slower for 8 seeds (BENCHMARKS.md, issue 5). With several devices, or on
+        1.4–1.8× slower for 8 seeds (BENCHMARKS.md). With several devices, or on
         accelerators, the evaluation is vmapped like the steps (``eval_seeds``)."""
         train = partial(self.train_steps, n_steps=n_steps)
         state = jax.vmap(train, in_axes=(None, 0, 0, 0, None))(data.shared, data.seeds, hparams,

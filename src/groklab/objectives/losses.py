@@ -1,4 +1,4 @@
-"""Per-row losses over the logits read at the answer position (DESIGN.md §3 "Losses").
+"""Per-row losses over the logits read at the answer position (docs/architecture.md §4 "Losses").
 
 - ``softmax``: cross-entropy over softmax, ℓ(z, y) = logsumexp(z) − z_y.
 - ``stablemax``: Prieto et al. 2025 ("Grokking at the Edge of Numerical Stability",

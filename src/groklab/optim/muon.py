@@ -1,9 +1,9 @@
-"""Muon's parameter split (Jordan et al. 2024; DESIGN.md §3).
+"""Muon's parameter split (Jordan et al. 2024; docs/architecture.md §4).
 
 Muon orthogonalizes the update of *hidden* 2-D weight matrices only: the attention and MLP
 kernels inside the transformer blocks. Embeddings, the unembedding (output head), positional
 tables and every 1-D parameter (norm scales, biases) stay on AdamW. The seeds sent embeddings and
-the head to Muon as well, and that run did not grok (seeds/README.md).
+the head to Muon as well, and that run did not grok.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A transfer run from its config: the source checkpoint's parameters as the initial parameters
 (some re-initialized, the vocabulary remapped when it changes) and the trainable mask (frozen
-parameters never move), on the one engine (DESIGN.md §1: "initial parameters + trainable mask").
+parameters never move), on the one engine (docs/architecture.md §1: "initial parameters + trainable
+mask").
 
 The target task and split are the run's own (``task``, recorded in split.npz as for any run);
 the architecture is the source's (a model whose shapes differ is refused parameter by parameter
