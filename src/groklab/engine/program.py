@@ -15,9 +15,9 @@ covers one batch-size phase (engine/phases.py); with a curriculum (engine/curric
 batch is drawn from the available rows while the training set grows.
 
 Per step the hyperparameters come from ``Recipe.schedule`` (lr/wd schedules and the adaptive
-weight-decay multiplier) and the update from the optax chain ``Recipe.make_tx`` builds
-(groklab.optim); after each chunk the evaluation also updates the adaptive weight decay and the
-self-paced curriculum order, both carried in ``TrainState``.
+weight-decay multiplier) and are set in the state of ``Recipe.tx``, the optax chain of
+groklab.optim under ``optax.inject_hyperparams``; after each chunk the evaluation also updates
+the adaptive weight decay and the self-paced curriculum order, both carried in ``TrainState``.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ def seed_keys(seed: int) -> SeedKeys:
 
 def _extra_tx(learning_rate):
     return optax.adam(learning_rate)
+
+
+def with_hyperparams(opt_state, hp: dict):
+    """An ``optax.inject_hyperparams`` state with this step's hyperparameters."""
+    return opt_state._replace(hyperparams={**opt_state.hyperparams, **hp})
 
 
 class TrainState(NamedTuple):
@@ -126,7 +131,9 @@ class Recipe:
     ``adapt_wd(scale, train_acc, val_acc)`` is the adaptive weight-decay rule or None;
     ``share(epoch)`` the curriculum's available share."""
 
-    make_tx: Callable  # hparams dict -> optax.GradientTransformationExtraArgs
+    # the optimizer: optax.inject_hyperparams of the chain (groklab.optim), whose state holds
+    # the learning rates and weight decays that ``with_hyperparams`` sets at every step
+    tx: Any
     schedule: Callable
     adapt_wd: Callable | None = None
     share: Callable | None = None
@@ -153,7 +160,7 @@ class Program:
 
     def init_state(self, params, hparams, order0, extra_key) -> TrainState:
         hp = self.recipe.schedule(hparams, 0, jnp.float32(1.0))
-        opt_state = self.recipe.make_tx(hp).init(params)
+        opt_state = with_hyperparams(self.recipe.tx.init(params), hp)
         extra = self.objective.init_extra(extra_key)
         return TrainState(params, opt_state, jnp.array(True), jnp.array(-1, jnp.int32),
                           jnp.array(0.0, jnp.float32), jnp.array(1.0, jnp.float32), order0,
@@ -212,8 +219,8 @@ class Program:
             extra_args["grad_fn"] = lambda p, _: jax.grad(
                 lambda q: loss_fn(q, state.extra)[0])(p)
         hp = self.recipe.schedule(hparams, step, state.wd_scale)
-        tx = self.recipe.make_tx(hp)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params, **extra_args)
+        updates, opt_state = self.recipe.tx.update(
+            grads, with_hyperparams(state.opt_state, hp), state.params, **extra_args)
         params = optax.apply_updates(state.params, updates)
         # the objective's own parameters: Adam at the run's learning rate, no weight decay
         x_updates, extra_opt = _extra_tx(hp["learning_rate"]).update(g_extra, state.extra_opt)

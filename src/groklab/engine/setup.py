@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx
 
 from groklab.config import PER_SEED_KEYS, RunConfig
@@ -219,8 +220,13 @@ def make_recipe(plan: Plan, trainable=None):
         a, b = lr_mult(step), wd_mult(step) * wd_scale
         return {k: v * (b if "weight_decay" in k else a) for k, v in hparams.items()}
 
-    def make_tx(hp):
+    def make_tx(learning_rate, weight_decay, muon_learning_rate, muon_weight_decay):
+        hp = {"learning_rate": learning_rate, "weight_decay": weight_decay,
+              "muon_learning_rate": muon_learning_rate, "muon_weight_decay": muon_weight_decay}
         return build_optimizer(optim, hp, trainable, plan.steps_per_epoch)
+
+    # the hyperparameters live in the optimizer state; each step sets this step's values
+    tx = optax.inject_hyperparams(make_tx)(**resolved_hparams(optim))
 
     def adapt_wd(scale, train_acc, val_acc):
         return adapt_wd_scale(scale, train_acc, val_acc, optim)
@@ -228,7 +234,7 @@ def make_recipe(plan: Plan, trainable=None):
     def share(epoch):
         return curriculum_share(tr, epoch)
 
-    return Recipe(make_tx=make_tx, schedule=schedule,
+    return Recipe(tx=tx, schedule=schedule,
                   adapt_wd=adapt_wd if optim.wd_schedule == "adaptive" else None,
                   share=share, curriculum=tr.curriculum, sam=optim.sam_rho > 0)
 
