@@ -1,5 +1,5 @@
 """The benchmark suite (``make bench``): groklab's engine next to the plain reference
-implementation (groklab.engine.reference.PlainTrainer), measured in the same session.
+implementation (groklab.testing.plain_trainer.PlainTrainer), measured in the same session.
 
 Parts, each in its own process (so peak RSS and compile caches are its own):
 - ``core``: matmul peak; compile time, ms per step, ms per evaluation, s per epoch, useful FLOPs
@@ -43,7 +43,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SEEDS_IMPLEMENTATION_S_TO_99 = 416.0  # the seeds' own run on this machine class (issue 5)
+SEEDS_IMPLEMENTATION_S_TO_99 = 416.0  # the seeds' own run, as they reported it (another machine)
 THROUGHPUT_SEEDS = (1, 2, 4, 8, 16)
 
 
@@ -113,7 +113,7 @@ def part_distill(quick: bool) -> dict:
     from measure import distill_timing
 
     from groklab.config import RunConfig, apply_overrides
-    from groklab.runs.train import train_run
+    from groklab.experiments import train_run
 
     with tempfile.TemporaryDirectory() as tmp:
         teacher = str(Path(tmp) / "teacher")
@@ -131,7 +131,7 @@ def part_distill(quick: bool) -> dict:
 def part_plain99(seed: int) -> dict:
     from measure import plan_for
 
-    from groklab.engine.reference import PlainTrainer
+    from groklab.testing.plain_trainer import PlainTrainer
 
     t = time.perf_counter()
     plain = PlainTrainer(plan_for([f"seeds=[{seed}]"]))

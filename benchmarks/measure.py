@@ -16,9 +16,9 @@ import jax.numpy as jnp
 
 from groklab.config import RunConfig, apply_overrides
 from groklab.engine.loop import Engine
-from groklab.engine.reference import PlainTrainer
 from groklab.engine.setup import plan_run
 from groklab.models import ModelConfig
+from groklab.testing.plain_trainer import PlainTrainer
 
 REFERENCE = ["train.epochs=300"]  # the reference workload is the default configuration
 
@@ -45,14 +45,14 @@ def distill_timing(teacher: str, distill: list[str], short: int | None = None,
                    long: int | None = None, repeats: int = 3) -> dict:
     """The same figures for a distillation run from ``teacher`` (a run directory) with the
     ``distill.*`` overrides (the student's recipe is the teacher's)."""
+    from groklab.distill.setup import engine_setup
     from groklab.runs.rundir import RunDir
-    from groklab.runs.train import _prepare
 
     base = RunDir(teacher).load_config()
     cfg = apply_overrides(base, [f"distill.teacher={teacher}", *distill])
-    plan, engine_args, _ = _prepare(cfg)
-    out = time_engine(plan, Engine(plan, **engine_args), short, long, repeats)
-    out["d_model"] = plan.config.model.d_model
+    setup = engine_setup(cfg)
+    out = time_engine(setup.plan, Engine.from_setup(setup), short, long, repeats)
+    out["d_model"] = setup.plan.config.model.d_model
     return out
 
 

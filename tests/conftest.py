@@ -6,7 +6,7 @@ import tempfile
 import jax
 import pytest
 
-# Implicit rank promotion hides shape bugs (STYLE.md 8): make it an error in every test.
+# Implicit rank promotion hides shape bugs: make it an error in every test.
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 # Many tests compile the same tiny programs again (a run and its resume, batched and unbatched

@@ -11,9 +11,9 @@ import pytest
 from groklab.cli.main import main
 from groklab.config import RunConfig, apply_overrides
 from groklab.engine.setup import plan_run
+from groklab.experiments import train_run
 from groklab.runs.checkpoints import Checkpoints
 from groklab.runs.source import abstract_params
-from groklab.runs.train import train_run
 
 BASE = ["task.name=add", "task.p=7", "task.train_fraction=0.6", "model.n_heads=2",
         "model.dropout=0.0", "train.batch_size=8", "train.epochs=4", "seeds=[0, 1]"]

@@ -4,9 +4,9 @@ import json
 import math
 
 import pytest
-
 from groklab.distill.compare import write_comparison as distill_comparison
 from groklab.runs.compare import comparison_rows, write_comparison
+
 from groklab.stats import GrokTimes, logrank
 
 

@@ -15,8 +15,9 @@ from flax import nnx
 from groklab.cli.main import main
 from groklab.config import RunConfig, apply_overrides
 from groklab.distill.setup import parse_strategies, prepare, resolve_student, scaled_model
-from groklab.distill.teacher import TeacherRef
+from groklab.distill.teacher import teacher_ref
 from groklab.errors import ConfigError
+from groklab.experiments import train_run
 from groklab.models import build_model
 from groklab.models.config import ModelConfig
 from groklab.objectives.distill import Distill, layer_map
@@ -26,7 +27,6 @@ from groklab.objectives.distill_losses import (
     kd_per_row,
     uncertainty_weighted,
 )
-from groklab.runs.train import train_run
 
 TEACHER_SETS = ["task.name=add", "task.p=11", "task.train_fraction=0.6", "model.d_model=32",
                 "model.n_heads=2", "model.d_mlp=64", "model.n_layers=1", "model.dropout=0.0",
@@ -160,9 +160,9 @@ def test_strategies_and_scaled_students():
     assert (m.d_model, m.mlp_dim, m.n_layers) == (64, 256, 2)
     m = scaled_model(ModelConfig.seed_teacher(), 0.25, 0.5)
     assert (m.d_model, m.n_layers) == (32, 1)
-    ref = TeacherRef.parse("r@val_acc=0.5")
+    ref = teacher_ref("r@val_acc=0.5")
     assert (str(ref.path), ref.kind, ref.value, ref.role) == ("r", "val_acc", 0.5, "teacher")
-    assert TeacherRef.parse("r@120").kind == "step"
+    assert teacher_ref("r@120").kind == "step"
 
 
 def test_model_fields_set_for_a_scaled_student_win_over_the_scaling(teacher):
@@ -221,18 +221,18 @@ def test_early_stopped_teacher_and_adamw_to_muon(teacher, tmp_path, capsys):
     assert s["teacher"]["epochs"] == [1.0, 1.0] and s["config"]["optim"]["name"] == "muon"
     assert s["teacher"]["val_acc"][0] < 0.5  # a pre-grokking teacher
     # the other selectors and the seed scripts' checkpoint-directory form, without training
-    from groklab.cli.distill_cmd import teacher_ref
+    from groklab.cli.distill_cmd import absolute_run_ref
     from groklab.distill.teacher import load_teacher
 
-    assert teacher_ref(str(teacher / "checkpoints/params/3")) == f"{teacher.resolve()}@3"
-    assert load_teacher(TeacherRef.parse(f"{teacher}@3"), (0, 1)).steps == (3, 3)
+    assert absolute_run_ref(str(teacher / "checkpoints/params/3")) == f"{teacher.resolve()}@3"
+    assert load_teacher(teacher_ref(f"{teacher}@3"), (0, 1)).loaded.steps == (3, 3)
     acc = {(r["seed"], r["step"]): r["val_acc"] for r in map(
         json.loads, (teacher / "metrics.jsonl").read_text().splitlines())}
-    t = load_teacher(TeacherRef.parse(f"{teacher}@val_acc=0.1"), (1,))
+    t = load_teacher(teacher_ref(f"{teacher}@val_acc=0.1"), (1,))
     first = min(st for (sd, st), v in acc.items() if sd == 1 and v >= 0.1 and
                 (teacher / "checkpoints/params" / str(st)).exists())
-    assert t.steps == (first,) and t.val_acc[0] >= 0.1
-    assert jax.tree.leaves(t.params)[0].shape[0] == 1
+    assert t.loaded.steps == (first,) and t.loaded.val_acc[0] >= 0.1
+    assert jax.tree.leaves(t.loaded.params)[0].shape[0] == 1
 
 
 def test_baseline_and_chain(teacher, tmp_path, capsys):

@@ -83,15 +83,15 @@ def test_partial_last_batch_is_weighted_not_dropped(tiny_overrides):
     # div mod 7: 42 rows, 21 train rows, batch 8 -> 3 steps per epoch, last batch of 5
     assert (plan.n_train, plan.batch_size, plan.steps_per_epoch) == (21, 8, 3)
     eng = Engine(plan)
-    data_s = {"shuffle_key": eng.data.shuffle_key[0]}
+    seed0 = eng.data.seeds.seed(0)
     seen = []
     for step in range(3):
-        pos, w = eng.program._batch(data_s, eng.data.order0[0], jnp.int32(step))
+        pos, w = eng.program._batch(seed0, seed0.order0, jnp.int32(step))
         seen += [int(p) for p, wi in zip(pos, w) if wi > 0]
         assert float(w.sum()) == (5 if step == 2 else 8)
     assert sorted(seen) == list(range(21))  # every training row exactly once per epoch
-    epoch0 = [int(p) for p in eng.program._batch(data_s, eng.data.order0[0], jnp.int32(0))[0]]
-    epoch1 = [int(p) for p in eng.program._batch(data_s, eng.data.order0[0], jnp.int32(3))[0]]
+    epoch0 = [int(p) for p in eng.program._batch(seed0, seed0.order0, jnp.int32(0))[0]]
+    epoch1 = [int(p) for p in eng.program._batch(seed0, seed0.order0, jnp.int32(3))[0]]
     assert epoch0 != epoch1  # reshuffled each epoch
 
 
@@ -195,7 +195,7 @@ def test_engine_equals_the_plain_reference_trainer(tiny_overrides):
     """Dropout off, the compiled engine (vmapped scan, padded last batch, last-position forward)
     and the plain per-step trainer (host batches, full forward) give the same metrics after each
     epoch (tolerance 1e-4 relative on losses) and the same parameters."""
-    from groklab.engine.reference import PlainTrainer
+    from groklab.testing.plain_trainer import PlainTrainer
 
     over = tiny_overrides + ["model.dropout=0.0", "train.epochs=4"]
     result, records = run(over, seeds=(5,))
@@ -237,3 +237,21 @@ def test_shared_prefix_evaluation_gives_the_same_metrics(tiny_overrides):
             assert a[k] == pytest.approx(b[k], rel=1e-5), k
         for k in ("train_acc", "val_acc"):
             assert a[k] == pytest.approx(b[k], abs=1e-6), k
+
+
+def test_initial_parameters_are_the_bits_of_a_vmapped_initialization(tiny_overrides):
+    """engine.setup.init_params initializes seed by seed; the values must be those of the
+    ensembling idiom, jit(vmap(init)) over the seeds' keys, to the last bit."""
+    from flax import nnx
+
+    from groklab.engine.program import seed_keys
+    from groklab.engine.setup import init_params
+    from groklab.models import build_model
+
+    plan = plan_run(apply_overrides(RunConfig(), tiny_overrides + ["seeds=[0, 3]"]))
+    _, params = init_params(plan)
+    model = plan.config.model
+    keys = jnp.stack([seed_keys(s).init for s in (0, 3)])
+    want = jax.jit(jax.vmap(lambda k: nnx.state(build_model(model, k), nnx.Param)))(keys)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(want), strict=True):
+        assert a.shape == b.shape and np.array_equal(np.asarray(a), np.asarray(b))

@@ -42,6 +42,7 @@ from groklab.optim import (
     plateau_scale,
     wd_multiplier,
 )
+from groklab.params import param_name
 
 # A small parameter tree and three gradients for it (float32 arrays).
 W = {"a": np.array([1.0, -2.0, 0.5]), "b": np.array([[0.3, -0.7], [1.5, 2.0]])}
@@ -426,8 +427,7 @@ def flat(tree):
     out = {}
     is_leaf = lambda x: x is None or isinstance(x, MuonDimensionNumbers)
     for path, leaf in jax.tree_util.tree_leaves_with_path(tree, is_leaf=is_leaf):
-        name = jax.tree_util.keystr(path, simple=True, separator=".")
-        out[name.removesuffix(".value")] = leaf
+        out[param_name(path)] = leaf
     return out
 
 

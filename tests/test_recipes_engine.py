@@ -99,15 +99,15 @@ def test_operand_curriculum_starts_with_the_smallest_operands(tiny_overrides):
     eng = engine_for(tiny_overrides + ["train.curriculum=operand", "train.curriculum_start=0.4",
                                        "train.curriculum_epochs=3"])
     task, split = eng.plan.task, eng.plan.splits[0]
-    order = np.asarray(eng.data.order0[0])
+    seed0 = eng.data.seeds.seed(0)
+    order = np.asarray(seed0.order0)
     size = task.tokens[split.train_idx][:, list(task.operand_positions)].max(axis=1)
     assert list(size[order]) == sorted(size)  # easiest (smallest max operand) first
     n_avail = int(np.ceil(0.4 * eng.plan.n_train))
-    data_s = {"shuffle_key": eng.data.shuffle_key[0]}
-    pos, w = eng.program._batch(data_s, eng.data.order0[0], jnp.int32(0))
+    pos, w = eng.program._batch(seed0, seed0.order0, jnp.int32(0))
     assert set(np.asarray(pos)) <= set(order[:n_avail]) and float(w.sum()) == 8
     assert len(set(np.asarray(pos))) == 8  # distinct rows
-    late, _ = eng.program._batch(data_s, eng.data.order0[0], jnp.int32(3 * 3))  # epoch 3: all
+    late, _ = eng.program._batch(seed0, seed0.order0, jnp.int32(3 * 3))  # epoch 3: all
     assert len(set(np.asarray(late))) == 8
 
 
@@ -115,10 +115,10 @@ def test_loss_curriculum_reranks_training_rows_by_current_loss(tiny_overrides):
     eng = engine_for(tiny_overrides + ["train.curriculum=loss", "train.epochs=1"])
     result = eng.run()
     params = jax.tree.map(lambda x: x[0], result.state.params)
-    data_s = {"labels": eng.data.labels[0], "is_train": eng.data.is_train[0]}
-    loss = np.asarray(eng.program.eval_rows(eng.data, data_s, params)[0])
+    seed0 = eng.data.seeds.seed(0)
+    loss = np.asarray(eng.program.eval_rows(eng.data.shared, seed0, params)[0])
     order = np.asarray(result.state.order[0])
-    ranked = loss[np.asarray(eng.data.train_idx[0])][order]
+    ranked = loss[np.asarray(seed0.train_idx)][order]
     assert np.all(np.diff(ranked) >= 0) and sorted(order) == list(range(eng.plan.n_train))
 
 

@@ -8,10 +8,6 @@ import re
 
 import numpy as np
 import pytest
-from scipy import stats
-
-from groklab.cli.main import main
-from groklab.report import figures
 from groklab.report.figures import (
     mean_band,
     plot_kaplan_meier,
@@ -20,6 +16,10 @@ from groklab.report.figures import (
     seed_matrix,
     survival_at,
 )
+from scipy import stats
+
+from groklab.cli.main import main
+from groklab.report import figures
 from groklab.report.run import over_seeds
 from groklab.stats import GrokTimes, kaplan_meier
 

@@ -13,11 +13,12 @@ from groklab.cli.main import main
 from groklab.config import RunConfig, apply_overrides
 from groklab.engine.setup import init_params, plan_run
 from groklab.errors import ConfigError
+from groklab.experiments import train_run
+from groklab.params import param_names
 from groklab.runs.checkpoints import Checkpoints
 from groklab.runs.source import abstract_params
-from groklab.runs.train import train_run
 from groklab.tasks import make_split, make_task
-from groklab.transfer.names import matches, param_names, select
+from groklab.transfer.patterns import matches, select
 from groklab.transfer.setup import prepare
 from groklab.transfer.vocab import remap, token_map
 

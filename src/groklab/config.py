@@ -1,7 +1,7 @@
 """The run configuration: one frozen dataclass per part, composed into ``RunConfig``.
 
-The config is the single source of truth (DESIGN.md §1): CLI flags, ``--set key=value`` and
-TOML/YAML/JSON files all map onto these fields, and the resolved config is saved as
+The config is the single source of truth (docs/architecture.md §1): CLI flags, ``--set key=value``
+and TOML/YAML/JSON files all map onto these fields, and the resolved config is saved as
 ``config.yaml`` in every run so that ``groklab train --config DIR/config.yaml`` reproduces it.
 """
 
@@ -43,7 +43,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between periodic checkpoints; None = 1/5 budget
     eval_batch_size: int = 4096  # rows per block of the full evaluation (memory bound only)
     eval_shared_prefix: bool = True  # evaluate each distinct causal prefix once (exact)
-    loss: str = "softmax"  # softmax / stablemax / sparsemax (DESIGN.md §3 "Losses")
+    loss: str = "softmax"  # softmax / stablemax / sparsemax (docs/architecture.md §4 "Losses")
     loss_dtype: str = "float32"  # float32 or float64 (64-bit mode for the compiled program)
     batch_schedule: str = "constant"  # constant / increasing / curriculum (engine/phases.py)
     batch_start: int = 64  # increasing/curriculum: the first stage's batch size
@@ -58,7 +58,7 @@ class TrainConfig:
 
 @dataclass(frozen=True, slots=True)
 class DistillConfig:
-    """Distillation from a teacher run (groklab.distill; DESIGN.md §3 "Distillation")."""
+    """Distillation from a teacher run (groklab.distill; docs/architecture.md §4 "Distillation")."""
 
     teacher: str | None = None  # RUN_DIR[@STEP|@step=N|@epoch=E|@val_acc=X]; None: no teacher
     strategies: tuple[str, ...] = ("logit",)  # logit / attention / feature, each NAME[:WEIGHT];

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                                             "train.stop_at=0.99", *argv])
     console.print(f"training into {out} (Ctrl-C stops cleanly; `groklab train --out {out} "
                   "--resume` continues)")
-    from groklab.runs.train import train_run
+    from groklab.experiments import train_run
 
     with LiveProgress(enabled=sys.stdout.isatty()) as progress:
         summary = train_run(run_cfg, out, on_progress=progress.update)

@@ -1,7 +1,7 @@
 """The one error type users see: bad configuration or input.
 
-The CLI prints ``ConfigError`` as a single line and exits with code 2 (DESIGN.md §5); everything
-else is a bug and keeps its traceback.
+The CLI prints ``ConfigError`` as a single line and exits with code 2 (docs/architecture.md §5);
+everything else is a bug and keeps its traceback.
 """
 
 

@@ -1,1 +1,1 @@
-"""Looking inside trained models (DESIGN.md §3 "Analysis"); see groklab.analysis.run."""
+"""Looking inside trained models (docs/architecture.md §4 "Analysis"); see groklab.analysis.run."""

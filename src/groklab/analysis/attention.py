@@ -1,4 +1,5 @@
-"""Attention entropy in bits (DESIGN.md §3): H = −Σ_k a_k log2 a_k of each query's attention
+"""Attention entropy in bits (docs/architecture.md §4): H = −Σ_k a_k log2 a_k of each query's
+attention
 distribution a over its admissible keys (all keys, or keys ≤ the query under a causal mask).
 A query with a single admissible key has entropy 0 by construction and is excluded. Uniform
 attention over n keys has entropy log2(n)."""

@@ -40,3 +40,14 @@ def locate_phases(steps, train_acc, val_loss, val_acc) -> dict | None:
     return {"memorization": [int(steps[0]), int(steps[m])],
             "circuit_formation": [int(steps[m]), int(steps[c])],
             "cleanup": [int(steps[c]), int(steps[e])]}
+
+
+def phases_by_seed(metrics: list[dict], seeds) -> dict:
+    """``{str(seed): locate_phases(...) or None}`` from a run's metrics.jsonl records."""
+    out = {}
+    for seed in seeds:
+        ms = sorted((r for r in metrics if r["seed"] == seed), key=lambda r: r["step"])
+        out[str(seed)] = locate_phases(
+            [r["step"] for r in ms], [r["train_acc"] for r in ms], [r["val_loss"] for r in ms],
+            [r["val_acc"] for r in ms]) if ms else None
+    return out

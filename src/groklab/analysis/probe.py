@@ -1,7 +1,7 @@
 """One compiled pass over a model's rows: logits, loss and accuracy, the representations at the
 chosen hook points, and the measures that need every row at once (effective ranks, activation
 and neuron statistics, attention entropy and mean patterns). Vmapped over seeds and jitted
-once per run (``jax.jit`` of a pure function of the split parameters, STYLE.md 4); the same
+once per run (``jax.jit`` of a pure function of the split parameters); the same
 compiled function serves every checkpoint of ``--all_checkpoints``.
 
 A representation is a hook point's value at the answer (last) position, [N, features]

@@ -1,4 +1,4 @@
-"""Representation measures on activations [N rows, A features] (DESIGN.md §3 "Analysis").
+"""Representation measures on activations [N rows, A features] (docs/architecture.md §4 "Analysis").
 
 - Linear CKA (Kornblith, Norouzi, Lee & Hinton 2019, "Similarity of neural network
   representations revisited", ICML): on column-centred X [N, A] and Y [N, B],
@@ -59,7 +59,8 @@ def entropy_rank(sv: jax.Array) -> jax.Array:
 
 
 def participation_ratio(sv: jax.Array) -> jax.Array:
-    """(Σσ)² / Σσ² of the singular values σ (DESIGN.md §3); 0 for an all-zero spectrum."""
+    """(Σσ)² / Σσ² of the singular values σ (docs/architecture.md §4); 0 for an all-zero
+    spectrum."""
     sq = jnp.sum(sv ** 2)
     return jnp.where(sq > 0, sv.sum() ** 2 / jnp.where(sq > 0, sq, 1.0), 0.0)
 

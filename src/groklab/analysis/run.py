@@ -38,10 +38,10 @@ from flax import nnx
 import groklab
 from groklab.analysis import spectral
 from groklab.analysis.attribution import integrated_gradients
-from groklab.analysis.compare import check_comparable, matching_hooks
 from groklab.analysis.jsonable import seed_slice, to_json
 from groklab.analysis.probe import make_spec, measure_checkpoint, probe, weights
 from groklab.analysis.representations import cka_matrix
+from groklab.analysis.run_similarity import check_comparable, matching_hooks
 from groklab.analysis.subject import Subject, load_subject, parse_ref
 from groklab.analysis.weights import NEAR_ZERO
 from groklab.errors import ConfigError
@@ -169,14 +169,16 @@ def analyze(run_dir: str, out: str | Path | None = None, opts: Options = Options
 
         files["evolution"] = evolution(subject, spec, fourier_parts, files.get("fourier"),
                                        opts.kappa)
-    from groklab.analysis.figures import write_figures
+    from groklab.analysis.phases import phases_by_seed
     from groklab.analysis.table import write_table
+    from groklab.figures.analysis import write_figures
 
     files = {"about": _about(subject, spec, opts, fourier_parts), **files}
-    made = write_figures(out, files, subject.loaded.run.path, position_names(subject.task),
-                         opts.pdf)
-    if "phases" in made:
-        files["evolution"]["phases"] = made.pop("phases")
+    metrics = subject.loaded.run.read_metrics()
+    if "evolution" in files:
+        seeds = list(dict.fromkeys(r["seed"] for r in files["evolution"]["records"]))
+        files["evolution"]["phases"] = phases_by_seed(metrics, seeds)
+    made = write_figures(out, files, metrics, position_names(subject.task), opts.pdf)
     files["about"]["figures"] = {k: Path(v).relative_to(out).as_posix() for k, v in made.items()}
     write_table(out, subject, files)
     files["about"]["seconds"] = round(time.perf_counter() - t0, 2)

@@ -4,7 +4,7 @@ its recorded split.
 Any run directory groklab writes (train, distill, transfer, a sweep's cell) has the same
 contract: ``config.yaml``, ``split.npz`` and Orbax parameter checkpoints. Rows are those of the
 recorded split (``split.npz``), never regenerated: validation rows for every measure of
-representations and attention (DESIGN.md §3 — the seeds' script used training rows by
+representations and attention (docs/architecture.md §4 — the seeds' script used training rows by
 mistake), training rows (with their recorded, possibly noisy, labels) for gradients.
 """
 

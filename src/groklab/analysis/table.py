@@ -1,4 +1,5 @@
-"""The seeds' mechanistic table (seeds/002: CKA, effective rank, attention entropy, weight
+"""The seeds' mechanistic table (the seeds' distillation study: CKA, effective rank, attention
+entropy, weight
 statistics) for the analysed run and every ``--compare`` run: one row per model, per layer
 the linear CKA with the analysed run's matching layer, the entropy rank and participation
 ratio of the residual stream after the block (at the answer position), and the attention

@@ -1,8 +1,8 @@
-"""Weight statistics per parameter and in total (DESIGN.md §3): L1 = Σ|w|, L2 = √Σw², their
-ratio L1/L2 (between 1 for one non-zero entry and √n for equal magnitudes), Hoyer sparsity
+"""Weight statistics per parameter and in total (docs/architecture.md §4): L1 = Σ|w|, L2 = √Σw²,
+their ratio L1/L2 (between 1 for one non-zero entry and √n for equal magnitudes), Hoyer sparsity
 (√n − L1/L2)/(√n − 1) ∈ [0, 1] (Hoyer 2004, scale-free: 0 dense, 1 one-hot), and the share of
-entries with |w| ≤ 1e-3. The seeds' weight norm counted a random-number counter as a weight
-(seeds/README.md): only ``nnx.Param`` leaves are passed here.
+entries with |w| ≤ 1e-3. The seeds' weight norm counted a random-number counter as a
+weight: only ``nnx.Param`` leaves are passed here.
 
 Parameters are grouped into layers by name for gradient-flow plots: ``embed``, ``pos_embed``,
 ``blocks.i``, ``ln_final``, ``unembed`` (the first part, with the block index)."""
@@ -12,13 +12,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from groklab.transfer.names import name_of
+from groklab.params import named_leaves
 
 NEAR_ZERO = 1e-3
-
-
-def named_leaves(params) -> dict[str, jax.Array]:
-    return {name_of(p): x for p, x in jax.tree_util.tree_leaves_with_path(params)}
 
 
 def layer_of(name: str) -> str:

@@ -57,7 +57,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def teacher_ref(text: str) -> str:
+def absolute_run_ref(text: str) -> str:
     """A --teacher value with checkpoint directories turned into RUN_DIR@STEP and the run
     directory made absolute (the config stays valid from any working directory)."""
     path, sep, sel = text.partition("@")
@@ -68,9 +68,10 @@ def teacher_ref(text: str) -> str:
 
 
 def student_config(args, teacher: str, scale: float | None) -> RunConfig:
-    from groklab.distill.teacher import TeacherRef, read_teacher_run
+    from groklab.distill.teacher import teacher_ref
+    from groklab.runs.source import read_run
 
-    _, tcfg, _ = read_teacher_run(TeacherRef.parse(teacher))
+    _, tcfg, _ = read_run(teacher_ref(teacher))
     base = tcfg.to_dict()
     base["distill"] = {}
     cfg = config_from_args(args, base)
@@ -102,7 +103,7 @@ def run(args) -> int:
         return _resume(args)
     if not args.teacher:
         raise ConfigError("--teacher RUN_DIR is required (or --resume --out DIR)")
-    teacher = teacher_ref(args.teacher)
+    teacher = absolute_run_ref(args.teacher)
     if args.chain:
         from groklab.distill.chain import run_chain
 
@@ -130,9 +131,9 @@ def run(args) -> int:
     if args.baseline:
         base = train_with_progress(scratch, scratch_out, args)
         print_result(base, scratch_out)
-        from groklab.distill.compare import write_comparison
+        from groklab.experiments.baseline_comparison import write_distill_comparison
 
-        path = write_comparison(out, scratch_out)
+        path = write_distill_comparison(out, scratch_out)
         print(path.read_text())
     return 0
 

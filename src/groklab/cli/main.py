@@ -2,7 +2,7 @@
 ``sweep``, ``report``, ``analyze``.
 
 Every user error is a ``ConfigError``: printed as one line ``groklab: error: ...`` with exit code
-2, never a traceback (DESIGN.md §5).
+2, never a traceback (docs/architecture.md §5).
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ def check_checkpoint_dir(args, out: Path) -> None:
 
 def train_with_progress(cfg: RunConfig, out: Path, args) -> dict:
     from groklab.cli.progress import LiveProgress
-    from groklab.runs.train import train_run
+    from groklab.experiments import train_run
 
     live = not args.quiet and sys.stdout.isatty()
     with LiveProgress(enabled=live) as progress:

@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
 
 def transfer_config(args, source: str) -> RunConfig:
     from groklab.runs.source import RunRef, read_run
-    from groklab.transfer.names import split_patterns
+    from groklab.transfer.patterns import split_patterns
     from groklab.transfer.setup import unresolved
 
     _, scfg, _ = read_run(RunRef.parse(source, "source"))
@@ -85,7 +85,7 @@ def baseline_config(cfg: RunConfig, args) -> RunConfig:
 
 
 def run(args) -> int:
-    from groklab.cli.distill_cmd import teacher_ref
+    from groklab.cli.distill_cmd import absolute_run_ref
     from groklab.cli.progress import print_result
 
     if args.list_params:
@@ -97,7 +97,7 @@ def run(args) -> int:
                           "--out DIR)")
     if (args.baseline_epochs or args.baseline_steps) and not args.baseline:
         raise ConfigError("--baseline_epochs / --baseline_steps need --baseline")
-    source = teacher_ref(args.source)
+    source = absolute_run_ref(args.source)
     cfg = transfer_config(args, source)
     out = Path(args.out or f"runs/{Path(source.partition('@')[0]).name}_to_"
                            f"{cfg.task.name}_p{cfg.task.p}")
@@ -119,7 +119,7 @@ def run(args) -> int:
     if args.baseline:
         base = train_with_progress(scratch, scratch_out, args)
         print_result(base, scratch_out)
-        from groklab.transfer.compare import write_transfer_comparison
+        from groklab.experiments.baseline_comparison import write_transfer_comparison
 
         path = write_transfer_comparison(out, scratch_out)
         print(path.read_text())
@@ -130,7 +130,7 @@ def _list_params(run_dir: str) -> int:
     from groklab.engine.setup import plan_run
     from groklab.runs.rundir import RunDir
     from groklab.runs.source import abstract_params
-    from groklab.transfer.names import describe_params
+    from groklab.transfer.patterns import describe_params
 
     run = RunDir(Path(run_dir))
     if not run.holds_run():

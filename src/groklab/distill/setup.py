@@ -1,5 +1,5 @@
 """A distillation run from its config: the teacher, the student's plan on the teacher's split,
-and the objective (DESIGN.md §3 "Distillation").
+and the objective (docs/architecture.md §4 "Distillation").
 
 The student's task is the teacher's (a different task, modulus, layout or vocabulary is an
 error) and so is its split, read from the teacher's ``split.npz``, never regenerated. With
@@ -15,11 +15,12 @@ import dataclasses
 from dataclasses import dataclass
 
 from groklab.config import DistillConfig, RunConfig
-from groklab.distill.teacher import Teacher, TeacherRef, load_teacher, read_teacher_run
-from groklab.engine.setup import Plan, plan_run
+from groklab.distill.teacher import Teacher, load_teacher, teacher_ref
+from groklab.engine.setup import EngineSetup, Plan, plan_run
 from groklab.errors import ConfigError
 from groklab.models.config import ModelConfig, scaled
 from groklab.objectives.distill import STRATEGIES, Distill, layer_map
+from groklab.runs.source import read_run
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def resolve_student(cfg: RunConfig) -> RunConfig:
     """The config with the teacher's task and (when scaled) the scaled teacher model. Depends
     on the teacher's saved config only, so resolving a resolved config changes nothing."""
     d = cfg.distill
-    _, tcfg, _ = read_teacher_run(TeacherRef.parse(d.teacher))
+    _, tcfg, _ = read_run(teacher_ref(d.teacher))
     if cfg.task != tcfg.task:
         diff = [f"{f.name}: {getattr(cfg.task, f.name)!r} vs the teacher's "
                 f"{getattr(tcfg.task, f.name)!r}" for f in dataclasses.fields(tcfg.task)
@@ -88,11 +89,11 @@ def prepare(cfg: RunConfig) -> DistillSetup:
     if not d.ground_truth and not strategies:
         raise ConfigError("distill.ground_truth=false needs at least one strategy (there "
                           "would be nothing to learn from)")
-    ref = TeacherRef.parse(d.teacher)
+    ref = teacher_ref(d.teacher)
     cfg = resolve_student(cfg)
     plan = plan_run(cfg)
     teacher = load_teacher(ref, plan.config.seeds)
-    s_model, t_model = plan.config.model, teacher.plan.config.model
+    s_model, t_model = plan.config.model, teacher.loaded.plan.config.model
     if (s_model.d_vocab, s_model.n_ctx) != (t_model.d_vocab, t_model.n_ctx):
         raise ConfigError(f"student vocabulary/context ({s_model.d_vocab}, {s_model.n_ctx}) "
                           f"differs from the teacher's ({t_model.d_vocab}, {t_model.n_ctx})")
@@ -109,9 +110,19 @@ def prepare(cfg: RunConfig) -> DistillSetup:
             raise ConfigError(f"attention transfer: {e} (use depth_scale <= 1 or a shallower "
                               "student)") from None
     objective = Distill(
-        teacher_graphdef=teacher.graphdef, strategies=strategies, temperature=d.temperature,
+        teacher_graphdef=teacher.loaded.graphdef, strategies=strategies, temperature=d.temperature,
         alpha=d.alpha, ground_truth=d.ground_truth, learned_weighting=d.learned_weighting,
         layers=layers, d_student=s_model.d_model, d_teacher=t_model.d_model,
         loss=cfg.train.loss, dtype=cfg.train.loss_dtype)
     plan = dataclasses.replace(plan, splits=teacher.splits)
     return DistillSetup(plan, teacher, objective)
+
+
+def engine_setup(cfg: RunConfig) -> EngineSetup:
+    """What the engine trains for a distillation run: the distillation objective, the
+    teacher's parameters as its per-seed inputs, and the teacher in the summary."""
+    d = prepare(cfg)
+    # a from-scratch baseline (no strategy) never reads the teacher: don't ship its parameters
+    inputs = d.teacher.loaded.params if d.objective.strategies else None
+    return EngineSetup(d.plan, objective=d.objective, objective_inputs=inputs,
+                       about={"teacher": d.teacher.describe()})

@@ -1,56 +1,30 @@
 """A teacher: a checkpoint of a groklab run directory, chosen per seed (``runs.source``:
 ``RUN_DIR[@STEP|@step=N|@epoch=E|@val_acc=X]``), and the teacher's recorded split, which its
-students reuse (never regenerated; seeds/README.md lists the split bug this avoids)."""
+students reuse, never regenerate (a regenerated split can put the teacher's training rows in the
+student's validation set)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from groklab.config import RunConfig
 from groklab.runs.rundir import RunDir
-from groklab.runs.source import Loaded, RunRef, load_checkpoints, read_run
+from groklab.runs.source import Loaded, RunRef, load_checkpoints
 from groklab.tasks import Split
 
 
-class TeacherRef:
-    """``RunRef`` of a teacher (errors say "teacher")."""
-
-    @staticmethod
-    def parse(text: str) -> RunRef:
-        return RunRef.parse(text, "teacher")
-
-
-def read_teacher_run(ref: RunRef) -> tuple[RunDir, RunConfig, list[int]]:
-    return read_run(ref)
+def teacher_ref(text: str) -> RunRef:
+    """``RUN_DIR[@selector]`` of a teacher (errors say "teacher")."""
+    return RunRef.parse(text, "teacher")
 
 
 @dataclass(frozen=True)
 class Teacher:
-    """A loaded teacher: the chosen checkpoints' parameters per student seed (stacked on a
-    leading seed axis in student-seed order) and the teacher's split of every student seed."""
+    """A loaded teacher: ``loaded``, the chosen checkpoints' parameters per student seed
+    (stacked on a leading seed axis in student-seed order), and the teacher's split of every
+    student seed."""
 
     loaded: Loaded
     splits: tuple[Split, ...]
-
-    @property
-    def params(self):
-        return self.loaded.params
-
-    @property
-    def graphdef(self):
-        return self.loaded.graphdef
-
-    @property
-    def plan(self):
-        return self.loaded.plan
-
-    @property
-    def steps(self) -> tuple[int, ...]:
-        return self.loaded.steps
-
-    @property
-    def val_acc(self) -> tuple[float | None, ...]:
-        return self.loaded.val_acc
 
     def describe(self) -> dict:
         d = self.loaded.describe()

@@ -2,8 +2,8 @@
 
 from groklab.engine.loop import Engine, Hooks, Progress, Result
 from groklab.engine.milestones import Milestones
-from groklab.engine.program import Program, TrainState, supervised_objective
-from groklab.engine.setup import Plan, plan_run
+from groklab.engine.program import Program, TrainState
+from groklab.engine.setup import EngineSetup, Plan, plan_run
 
-__all__ = ["Engine", "Hooks", "Milestones", "Plan", "Program", "Progress", "Result",
-           "TrainState", "plan_run", "supervised_objective"]
+__all__ = ["Engine", "EngineSetup", "Hooks", "Milestones", "Plan", "Program", "Progress",
+           "Result", "TrainState", "plan_run"]

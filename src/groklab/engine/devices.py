@@ -15,9 +15,6 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-# Data fields without a seed axis
-SHARED_DATA_FIELDS = ("tokens", "true_labels", "prefix_tokens", "prefix_index", "suffix_tokens")
-
 
 class SeedPlacement:
     """Where a run's seed-indexed arrays live."""
@@ -44,10 +41,8 @@ class SeedPlacement:
         return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec()))
 
     def data(self, data):
-        """A ``Data`` pytree: seed-indexed fields split, the task table replicated."""
+        """A ``Data`` pytree: the per-seed arrays split, the task table replicated."""
         if self.mesh is None:
             return data
-        fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
-        return dataclasses.replace(data, **{
-            name: self.shared(x) if name in SHARED_DATA_FIELDS else self.seeds(x)
-            for name, x in fields.items()})
+        return dataclasses.replace(data, shared=self.shared(data.shared),
+                                   seeds=self.seeds(data.seeds))

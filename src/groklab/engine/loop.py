@@ -2,12 +2,11 @@
 
 Between two evaluations the device runs ``eval_every`` steps of every seed in one call; the host
 then writes one metrics line per seed, updates milestones, and decides whether to checkpoint or
-stop (STYLE.md 4).
+stop.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -18,10 +17,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from groklab.engine.devices import SeedPlacement
-from groklab.engine.milestones import Milestones
+from groklab.engine.milestones import Milestones, observe
 from groklab.engine.phases import phase_at
 from groklab.engine.program import Objective, Program, TrainState, seed_keys
-from groklab.engine.setup import Plan, device_data, hyperparams, init_params, make_recipe
+from groklab.engine.setup import (
+    EngineSetup,
+    Plan,
+    device_data,
+    hyperparams,
+    init_params,
+    make_recipe,
+)
+from groklab.engine.stopping import stop_status
 from groklab.objectives import Supervised
 
 
@@ -91,10 +98,7 @@ class Engine:
         tr = plan.config.train
         self.x64 = tr.loss_dtype == "float64"
         self.placement = SeedPlacement(plan.n_seeds)
-        data = device_data(plan)
-        if objective_inputs is not None:
-            data = dataclasses.replace(data, objective_inputs=objective_inputs)
-        self.data = self.placement.data(data)
+        self.data = self.placement.data(device_data(plan, objective_inputs))
         self.hparams = self.placement.seeds(hyperparams(plan))
         graphdef, default_params = init_params(plan)
         self.graphdef = graphdef
@@ -117,9 +121,14 @@ class Engine:
         self._compiled: dict[tuple[int, int], object] = {}
         self.compile_time_s = 0.0
 
+    @classmethod
+    def from_setup(cls, setup: EngineSetup) -> Engine:
+        return cls(setup.plan, setup.objective, setup.params, setup.trainable,
+                   setup.objective_inputs)
+
     def initial_state(self) -> TrainState:
         return self.placement.seeds(
-            self.program.init_all(self.init_params, self.hparams, self.data.order0,
+            self.program.init_all(self.init_params, self.hparams, self.data.seeds.order0,
                                   self.extra_keys))
 
     def _chunk(self, n_steps: int, state: TrainState, start: int):
@@ -139,10 +148,7 @@ class Engine:
         plan, cfg = self.plan, self.plan.config
         hooks = hooks or Hooks()
         state = self.initial_state() if state is None else self.placement.seeds(state)
-        milestones = milestones or [
-            Milestones.for_run(s, cfg.train)
-            for s in cfg.seeds
-        ]
+        milestones = milestones or [Milestones.for_run(s, cfg.train) for s in cfg.seeds]
         step, total = start_step, plan.total_steps
         t_start, status, last = time.perf_counter(), "completed", []
         steps_run = 0
@@ -152,9 +158,7 @@ class Engine:
             metrics = jax.device_get(metrics)
             step += n
             steps_run += n
-            last = self._records(step, metrics)
-            for ms, rec in zip(milestones, last):
-                ms.update(rec)
+            last = observe(milestones, self._records(step, metrics))
             if hooks.on_eval:
                 hooks.on_eval(last)
             elapsed = time.perf_counter() - t_start - self.compile_time_s
@@ -163,23 +167,14 @@ class Engine:
                 eta = (total - step) / rate if rate and rate == rate else float("nan")
                 hooks.on_progress(Progress(step, total, plan.epoch_at(step), last,
                                            rate, eta))
-            alive = [m.diverged_step is None for m in milestones]
-            stop_at = cfg.train.stop_at
-            done = stop_at is not None and all(
-                m.reached(stop_at) for m, a in zip(milestones, alive) if a)
+            ended = stop_status(milestones, step, total, cfg.train.stop_at)
             interrupted = hooks.should_stop() if hooks.should_stop else False
-            final = step >= total or done or not any(alive) or interrupted
+            final = ended is not None or interrupted
             asked = hooks.checkpoint_now(last) if hooks.checkpoint_now else False
             if hooks.on_checkpoint and (final or asked or checkpoint_due(plan, step, step - n)):
                 hooks.on_checkpoint(step, state, final)
-            if not any(alive):
-                status = "diverged"
-                break
-            if done:
-                status = "stopped_early" if step < total else "completed"
-                break
-            if interrupted:
-                status = "interrupted"
+            if final:
+                status = ended or "interrupted"
                 break
         wall = time.perf_counter() - t_start
         train_time = wall - self.compile_time_s

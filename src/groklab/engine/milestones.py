@@ -1,4 +1,4 @@
-"""Grokking milestones per seed, updated eval by eval (DESIGN.md §3).
+"""Grokking milestones per seed, updated eval by eval (docs/architecture.md §4).
 
 - memorized: first eval with train_acc ≥ 0.99 (configurable);
 - steps_to_val_acc[t]: first eval step with val_acc ≥ t for t in 0.5, 0.9, 0.95, 0.99;
@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from groklab.engine.detector import EarlyDetector, score
 
-THRESHOLDS = (0.5, 0.9, 0.95, 0.99)
+THRESHOLDS = (0.5, 0.9, 0.95, 0.99)  # the val accuracies every run records the steps to
+THRESHOLD_KEYS = tuple(str(t) for t in THRESHOLDS)  # their keys in summary.json
 
 
 @dataclass
@@ -35,11 +36,11 @@ class Milestones:
     max_val_acc: float = 0.0
     detector: EarlyDetector = field(default_factory=EarlyDetector)
 
-    def update(self, rec: dict) -> None:
-        """Fold in one metrics record (step, epoch, train_acc, val_acc, ...). Adds the
-        detector's verdict to the record as ``grok_alarm`` (True at the eval where it fires)."""
+    def update(self, rec: dict) -> bool:
+        """Fold in one metrics record (step, epoch, train_acc, val_acc, ...); ``rec`` is only
+        read. Returns the early-grokking detector's verdict: True at the eval where it fires."""
         step, epoch = rec["step"], rec["epoch"]
-        rec["grok_alarm"] = self.detector.update(rec)
+        alarm = self.detector.update(rec)
         self.max_val_acc = max(self.max_val_acc, rec["val_acc"])
         if self.memorized_step is None and rec["train_acc"] >= self.memorized_threshold:
             self.memorized_step, self.memorized_epoch = step, epoch
@@ -55,6 +56,7 @@ class Milestones:
             self.diverged_step = rec["diverged_step"]
         self.final = {k: rec[k] for k in
                       ("train_acc", "val_acc", "train_loss", "val_loss", "weight_norm") if k in rec}
+        return alarm
 
     @classmethod
     def for_run(cls, seed: int, train) -> Milestones:
@@ -93,3 +95,9 @@ class Milestones:
                                 **score(self.detector.fired_step, s[0.95])},
             "final": self.final,
         }
+
+
+def observe(milestones: list[Milestones], records: list[dict]) -> list[dict]:
+    """Fold one evaluation (a record per seed, in seed order) into each seed's milestones;
+    returns new records with the detector's ``grok_alarm`` added."""
+    return [{**rec, "grok_alarm": m.update(rec)} for m, rec in zip(milestones, records)]

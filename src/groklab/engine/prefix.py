@@ -1,5 +1,5 @@
 """Shared prefixes of a task table, for evaluation that computes each distinct prefix once
-(``Transformer.logits_shared_prefix``; issue 5).
+(``Transformer.logits_shared_prefix``).
 
 Under a causal mask the activations of positions 0..P−1 depend only on those tokens. For
 [a, op, b, =] the first two positions take p distinct values over the p² rows of the table, so

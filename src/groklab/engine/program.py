@@ -1,9 +1,10 @@
 """The compiled training program: S seeds × a chunk of steps, then one full evaluation.
 
-One ``jax.jit`` of ``vmap(seed) ∘ scan(steps)`` (STYLE.md 4–5). Everything a step needs lives on
+One ``jax.jit`` of ``vmap(seed) ∘ scan(steps)`` (docs/architecture.md §6). Everything a step needs
+lives on
 the device: the task table, each seed's split and labels, and keys derived from the seed, so the
 host only dispatches chunks. The objective, initial parameters and trainable mask are inputs, so
-distillation and transfer reuse this program unchanged (DESIGN.md §1 "One engine").
+distillation and transfer reuse this program unchanged (docs/architecture.md §1 "One engine").
 
 Data order: at epoch e seed s visits its training rows in the order
 ``jax.random.permutation(fold_in(shuffle_key_s, e), n_train)``, in batches of B; the last batch of
@@ -14,13 +15,14 @@ covers one batch-size phase (engine/phases.py); with a curriculum (engine/curric
 batch is drawn from the available rows while the training set grows.
 
 Per step the hyperparameters come from ``Recipe.schedule`` (lr/wd schedules and the adaptive
-weight-decay multiplier) and the update from the optax chain ``Recipe.make_tx`` builds
-(groklab.optim); after each chunk the evaluation also updates the adaptive weight decay and the
-self-paced curriculum order, both carried in ``TrainState``.
+weight-decay multiplier) and are set in the state of ``Recipe.tx``, the optax chain of
+groklab.optim under ``optax.inject_hyperparams``; after each chunk the evaluation also updates
+the adaptive weight decay and the self-paced curriculum order, both carried in ``TrainState``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -33,15 +35,13 @@ from flax import nnx
 
 from groklab.engine.curriculum import available, loss_order, sample_available
 from groklab.engine.phases import Phase
-from groklab.objectives import Supervised, per_row_loss_and_correct, softmax_collapsed
+from groklab.objectives import per_row_loss_and_correct, softmax_collapsed
 from groklab.optim import plateau_scale
 
 # objective(model, tokens_BT, labels_B, weights_B, key, inputs, extra) -> (loss, aux scalars);
 # it also has ``aux_keys`` (aux entries reported, averaged over a chunk's steps) and
 # ``init_extra(key)`` (its own trainable parameters, e.g. a distillation projector)
 Objective = Callable[..., tuple[jax.Array, dict]]
-
-supervised_objective = Supervised()  # plain training with softmax cross-entropy
 
 
 class SeedKeys(NamedTuple):
@@ -62,6 +62,11 @@ def _extra_tx(learning_rate):
     return optax.adam(learning_rate)
 
 
+def with_hyperparams(opt_state, hp: dict):
+    """An ``optax.inject_hyperparams`` state with this step's hyperparameters."""
+    return opt_state._replace(hyperparams={**opt_state.hyperparams, **hp})
+
+
 class TrainState(NamedTuple):
     """Per-seed state (every leaf has a leading seed axis when vmapped)."""
 
@@ -78,32 +83,45 @@ class TrainState(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Data:
-    """Device arrays of a run. ``tokens``/``true_labels`` are shared; the rest has a seed axis."""
+class SharedData:
+    """Device arrays every seed reads: the task table."""
 
     tokens: jax.Array  # [N, T] int32, the full task table
-    labels: jax.Array  # [S, N] int32, with each seed's label noise applied on its train rows
     true_labels: jax.Array  # [N] int32
+    # shared-prefix evaluation (engine/prefix.py); an empty prefix [1, 0] turns it off
+    prefix_tokens: jax.Array  # [U, P] int32 distinct prefixes of the table
+    prefix_index: jax.Array  # [N] int32 each row's prefix
+    suffix_tokens: jax.Array  # [N, T − P] int32
+
+
+@dataclass(frozen=True)
+class SeedData:
+    """Device arrays of each seed: a leading seed axis [S, …] (inside the vmap, one seed's)."""
+
+    labels: jax.Array  # [S, N] int32, with each seed's label noise applied on its train rows
     train_idx: jax.Array  # [S, n_train] int32
     is_train: jax.Array  # [S, N] bool
     shuffle_key: jax.Array  # [S] keys
     dropout_key: jax.Array  # [S] keys
     order0: jax.Array  # [S, n_train] int32 initial curriculum order, or [S, 1]
-    # shared-prefix evaluation (engine/prefix.py); an empty prefix [1, 0] turns it off
-    prefix_tokens: jax.Array  # [U, P] int32 distinct prefixes of the table
-    prefix_index: jax.Array  # [N] int32 each row's prefix
-    suffix_tokens: jax.Array  # [N, T − P] int32
-    # per-seed inputs of the objective (a distillation teacher's parameters), or {}
-    objective_inputs: Any = None
+    objective_inputs: Any = None  # per-seed inputs of the objective (a teacher's parameters)
+
+    def seed(self, i: int) -> SeedData:
+        """Seed ``i``'s slice (what the program's per-seed functions see)."""
+        return jax.tree.map(lambda x: x[i], self)
 
 
-jax.tree_util.register_dataclass(
-    Data,
-    data_fields=["tokens", "labels", "true_labels", "train_idx", "is_train", "shuffle_key",
-                 "dropout_key", "order0", "prefix_tokens", "prefix_index", "suffix_tokens",
-                 "objective_inputs"],
-    meta_fields=[],
-)
+@dataclass(frozen=True)
+class Data:
+    """Device arrays of a run: the shared task table and the per-seed arrays."""
+
+    shared: SharedData
+    seeds: SeedData
+
+
+for _cls in (SharedData, SeedData, Data):
+    jax.tree_util.register_dataclass(
+        _cls, data_fields=[f.name for f in dataclasses.fields(_cls)], meta_fields=[])
 
 
 @dataclass(frozen=True)
@@ -113,7 +131,9 @@ class Recipe:
     ``adapt_wd(scale, train_acc, val_acc)`` is the adaptive weight-decay rule or None;
     ``share(epoch)`` the curriculum's available share."""
 
-    make_tx: Callable  # hparams dict -> optax.GradientTransformationExtraArgs
+    # the optimizer: optax.inject_hyperparams of the chain (groklab.optim), whose state holds
+    # the learning rates and weight decays that ``with_hyperparams`` sets at every step
+    tx: Any
     schedule: Callable
     adapt_wd: Callable | None = None
     share: Callable | None = None
@@ -140,7 +160,7 @@ class Program:
 
     def init_state(self, params, hparams, order0, extra_key) -> TrainState:
         hp = self.recipe.schedule(hparams, 0, jnp.float32(1.0))
-        opt_state = self.recipe.make_tx(hp).init(params)
+        opt_state = with_hyperparams(self.recipe.tx.init(params), hp)
         extra = self.objective.init_extra(extra_key)
         return TrainState(params, opt_state, jnp.array(True), jnp.array(-1, jnp.int32),
                           jnp.array(0.0, jnp.float32), jnp.array(1.0, jnp.float32), order0,
@@ -154,21 +174,21 @@ class Program:
         local = step - ph.start_step
         return ph.start_epoch + local // ph.steps_per_epoch, local % ph.steps_per_epoch
 
-    def epoch_order(self, data_s, epoch):
+    def epoch_order(self, seed: SeedData, epoch):
         """The seed's order of its training rows in ``epoch`` (padded to whole batches)."""
         ph, n = self.phase, self.n_train
-        epoch_key = jax.random.fold_in(data_s["shuffle_key"], epoch)
+        epoch_key = jax.random.fold_in(seed.shuffle_key, epoch)
         return jnp.pad(jax.random.permutation(epoch_key, n).astype(jnp.int32),
                        (0, ph.steps_per_epoch * ph.batch_size - n))
 
-    def _batch(self, data_s, order, step, perm=None):
+    def _batch(self, seed: SeedData, order, step, perm=None):
         """Positions into train_idx and weights of the batch taken at global step ``step``
         (``perm``: that epoch's ``epoch_order`` if already computed)."""
         ph, n = self.phase, self.n_train
         B = ph.batch_size
         epoch, within = self._epoch_of(step)
-        epoch_key = jax.random.fold_in(data_s["shuffle_key"], epoch)
-        perm = self.epoch_order(data_s, epoch) if perm is None else perm
+        epoch_key = jax.random.fold_in(seed.shuffle_key, epoch)
+        perm = self.epoch_order(seed, epoch) if perm is None else perm
         pos = jax.lax.dynamic_slice_in_dim(perm, within * B, B)
         weights = ((within * B + jnp.arange(B)) < n).astype(jnp.float32)
         if self.recipe.curriculum != "none":
@@ -180,17 +200,17 @@ class Program:
             weights = jnp.where(growing, jnp.ones_like(weights), weights)
         return pos, weights
 
-    def train_step(self, data, data_s, hparams, state: TrainState, step,
+    def train_step(self, shared: SharedData, seed: SeedData, hparams, state: TrainState, step,
                    perm=None) -> TrainState:
-        pos, weights = self._batch(data_s, state.order, step, perm)
-        rows = data_s["train_idx"][pos]
-        tokens, labels = data.tokens[rows], data_s["labels"][rows]
-        key = jax.random.fold_in(data_s["dropout_key"], step)
+        pos, weights = self._batch(seed, state.order, step, perm)
+        rows = seed.train_idx[pos]
+        tokens, labels = shared.tokens[rows], seed.labels[rows]
+        key = jax.random.fold_in(seed.dropout_key, step)
 
         def loss_fn(params, obj_extra):
             model = nnx.merge(self.graphdef, params)
             return self.objective(model, tokens, labels, weights, key,
-                                  data_s["objective_inputs"], obj_extra)
+                                  seed.objective_inputs, obj_extra)
 
         (loss, aux), (grads, g_extra) = jax.value_and_grad(
             loss_fn, argnums=(0, 1), has_aux=True)(state.params, state.extra)
@@ -199,8 +219,8 @@ class Program:
             extra_args["grad_fn"] = lambda p, _: jax.grad(
                 lambda q: loss_fn(q, state.extra)[0])(p)
         hp = self.recipe.schedule(hparams, step, state.wd_scale)
-        tx = self.recipe.make_tx(hp)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params, **extra_args)
+        updates, opt_state = self.recipe.tx.update(
+            grads, with_hyperparams(state.opt_state, hp), state.params, **extra_args)
         params = optax.apply_updates(state.params, updates)
         # the objective's own parameters: Adam at the run's learning rate, no weight decay
         x_updates, extra_opt = _extra_tx(hp["learning_rate"]).update(g_extra, state.extra_opt)
@@ -219,11 +239,11 @@ class Program:
                               grad_norm=grad_norm, extra=obj_extra, extra_opt=extra_opt,
                               aux_sum=aux_sum)
 
-    def eval_rows(self, data, data_s, params):
+    def eval_rows(self, shared: SharedData, seed: SeedData, params):
         """Per-row loss, correctness and softmax collapse over every table row, in eval mode
         (no dropout), in blocks of ``eval_batch_size`` rows."""
         model = nnx.merge(self.graphdef, params)
-        N = data.tokens.shape[0]
+        N = shared.tokens.shape[0]
         n_blocks = -(-N // min(self.eval_batch_size, N))
         E = -(-N // n_blocks)  # equal blocks: at most n_blocks - 1 padded rows
         pad = n_blocks * E - N
@@ -232,26 +252,27 @@ class Program:
             return jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape(n_blocks, E,
                                                                                *x.shape[1:])
 
-        shared = data.prefix_tokens.shape[1] > 0
-        inputs = ((data.suffix_tokens, data.prefix_index) if shared else (data.tokens,))
+        use_prefix = shared.prefix_tokens.shape[1] > 0
+        inputs = ((shared.suffix_tokens, shared.prefix_index) if use_prefix
+                  else (shared.tokens,))
         dtype = jnp.dtype(self.loss_dtype)
 
         def block(args):
             *x, lab = args
-            logits = (model.logits_shared_prefix(data.prefix_tokens, x[1], x[0]) if shared
+            logits = (model.logits_shared_prefix(shared.prefix_tokens, x[1], x[0]) if use_prefix
                       else model(x[0]))
             loss, correct = per_row_loss_and_correct(logits, lab, self.eval_loss, dtype)
             return loss.astype(jnp.float32), correct, softmax_collapsed(logits, dtype)
 
-        out = jax.lax.map(block, tuple(blocks(x) for x in (*inputs, data_s["labels"])))
+        out = jax.lax.map(block, tuple(blocks(x) for x in (*inputs, seed.labels)))
         return tuple(x.reshape(-1)[:N] for x in out)
 
-    def evaluate(self, data, data_s, params, rows=None) -> dict:
+    def evaluate(self, shared: SharedData, seed: SeedData, params, rows=None) -> dict:
         """Train metrics over the seed's training rows (with the labels it trains on), val
         metrics over the rest; ``sc_fraction``: share of training rows in Softmax Collapse."""
         loss, correct, collapsed = rows if rows is not None else self.eval_rows(
-            data, data_s, params)
-        is_train = data_s["is_train"].astype(jnp.float32)
+            shared, seed, params)
+        is_train = seed.is_train.astype(jnp.float32)
         is_val = 1.0 - is_train
 
         def mean(x, m):
@@ -263,7 +284,8 @@ class Program:
             "weight_norm": optax.tree.norm(params), "sc_fraction": mean(collapsed, is_train),
         }
 
-    def train_steps(self, data, data_s, hparams, state, start, n_steps: int) -> TrainState:
+    def train_steps(self, shared: SharedData, seed: SeedData, hparams, state, start,
+                    n_steps: int) -> TrainState:
         """``n_steps`` training steps of one seed from global step ``start`` (one scan)."""
         def body(carry, t):
             st, perm = carry
@@ -271,8 +293,8 @@ class Program:
             # permutation is a sort, 4 % of a step when drawn every step
             epoch, within = self._epoch_of(t)
             perm = jax.lax.cond((within == 0) | (t == start),
-                                lambda: self.epoch_order(data_s, epoch), lambda: perm)
-            return (self.train_step(data, data_s, hparams, st, t, perm), perm), None
+                                lambda: self.epoch_order(seed, epoch), lambda: perm)
+            return (self.train_step(shared, seed, hparams, st, t, perm), perm), None
 
         ph = self.phase
         perm0 = jnp.zeros(ph.steps_per_epoch * ph.batch_size, jnp.int32)
@@ -281,17 +303,18 @@ class Program:
                                      start + jnp.arange(n_steps, dtype=jnp.int32))
         return state
 
-    def end_chunk(self, data, data_s, hparams, state, step, n_steps: int = 1):
+    def end_chunk(self, shared: SharedData, seed: SeedData, hparams, state, step,
+                  n_steps: int = 1):
         """The evaluation at the end of a chunk, and what it updates: the adaptive weight decay
         and the self-paced curriculum order. Returns (state, metrics)."""
-        rows = self.eval_rows(data, data_s, state.params)
-        metrics = self.evaluate(data, data_s, state.params, rows)
+        rows = self.eval_rows(shared, seed, state.params)
+        metrics = self.evaluate(shared, seed, state.params, rows)
         if self.recipe.adapt_wd is not None:
             scale = self.recipe.adapt_wd(state.wd_scale, metrics["train_acc"],
                                          metrics["val_acc"])
             state = state._replace(wd_scale=jnp.where(state.alive, scale, state.wd_scale))
         if self.recipe.curriculum == "loss":
-            state = state._replace(order=loss_order(rows[0][data_s["train_idx"]]))
+            state = state._replace(order=loss_order(rows[0][seed.train_idx]))
         hp = self.recipe.schedule(hparams, step, state.wd_scale)
         metrics.update({k: v / n_steps for k, v in state.aux_sum.items()})
         metrics.update(grad_norm=state.grad_norm, alive=state.alive,
@@ -307,20 +330,18 @@ class Program:
         """Every seed's ``n_steps`` steps, vmapped over seeds; then every seed's evaluation,
         one seed after another (``lax.map``) on a single CPU device: the evaluation's big
         forward passes then run at the same speed per seed, where the batched version was
-        1.4–1.8× slower for 8 seeds (BENCHMARKS.md, issue 5). With several devices, or on
+        1.4–1.8× slower for 8 seeds (BENCHMARKS.md). With several devices, or on
         accelerators, the evaluation is vmapped like the steps (``eval_seeds``)."""
-        per_seed = {"labels": data.labels, "train_idx": data.train_idx,
-                    "is_train": data.is_train, "shuffle_key": data.shuffle_key,
-                    "dropout_key": data.dropout_key, "objective_inputs": data.objective_inputs}
         train = partial(self.train_steps, n_steps=n_steps)
-        state = jax.vmap(train, in_axes=(None, 0, 0, 0, None))(data, per_seed, hparams, state,
-                                                                start)
+        state = jax.vmap(train, in_axes=(None, 0, 0, 0, None))(data.shared, data.seeds, hparams,
+                                                                state, start)
         if self.eval_seeds == "vmap":
             return jax.vmap(partial(self.end_chunk, n_steps=n_steps),
                             in_axes=(None, 0, 0, 0, None))(
-                data, per_seed, hparams, state, start + n_steps)
-        return jax.lax.map(lambda a: self.end_chunk(data, *a, start + n_steps, n_steps),
-                           (per_seed, hparams, state))
+                data.shared, data.seeds, hparams, state, start + n_steps)
+        return jax.lax.map(
+            lambda a: self.end_chunk(data.shared, *a, start + n_steps, n_steps),
+            (data.seeds, hparams, state))
 
     @partial(jax.jit, static_argnums=(0,))
     def init_all(self, params, hparams, order0, extra_keys) -> TrainState:
@@ -328,5 +349,4 @@ class Program:
 
     @partial(jax.jit, static_argnums=(0,))
     def evaluate_all(self, data: Data, params) -> dict:
-        per_seed = {"labels": data.labels, "is_train": data.is_train}
-        return jax.vmap(self.evaluate, in_axes=(None, 0, 0))(data, per_seed, params)
+        return jax.vmap(self.evaluate, in_axes=(None, 0, 0))(data.shared, data.seeds, params)

@@ -1,17 +1,20 @@
 """Turn a RunConfig into device data, initial parameters and the compiled program's inputs.
 
-Everything here validates before anything is compiled or written (DESIGN.md §1: "validation
-happens before any compilation").
+Everything here validates before anything is compiled or written (docs/architecture.md §1:
+"validation happens before any compilation").
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx
 
 from groklab.config import PER_SEED_KEYS, RunConfig
@@ -19,6 +22,7 @@ from groklab.engine.curriculum import CURRICULA, initial_order
 from groklab.engine.phases import Phase, epoch_at, make_phases, phase_at
 from groklab.errors import ConfigError
 from groklab.models import build_model
+from groklab.models.config import ModelConfig
 from groklab.objectives import LOSSES
 from groklab.optim.build import resolved_hparams
 from groklab.tasks import Split, Task, make_split, make_task
@@ -72,6 +76,20 @@ class Plan:
     @property
     def n_train(self) -> int:
         return len(self.splits[0].train_idx)
+
+
+@dataclass(frozen=True)
+class EngineSetup:
+    """Everything the engine trains for one run: the plan plus what makes the run a plain
+    training, a distillation or a transfer (docs/architecture.md §1, "one engine"). ``about``:
+    extra summary.json fields (the teacher, the transfer source)."""
+
+    plan: Plan
+    objective: Any = None  # None: the plain supervised loss of ``train.loss``
+    params: Any = None  # initial parameters (leading seed axis); None: fresh per seed
+    trainable: Any = None  # bools shaped like one model's parameters; None: all train
+    objective_inputs: Any = None  # per-seed inputs of the objective (a teacher's parameters)
+    about: dict = field(default_factory=dict)
 
 
 def plan_run(cfg: RunConfig) -> Plan:
@@ -148,10 +166,12 @@ def _check_muon(cfg: RunConfig) -> None:
                           f"AdamW); use adamw or a transformer")
 
 
-def device_data(plan: Plan):
-    """The ``Data`` pytree the program reads (see engine.program)."""
+def device_data(plan: Plan, objective_inputs=None):
+    """The ``Data`` pytree the program reads (see engine.program); ``objective_inputs``: the
+    objective's per-seed inputs (leading seed axis), e.g. a distillation teacher's
+    parameters."""
     from groklab.engine.prefix import no_prefix, shared_prefix
-    from groklab.engine.program import Data, seed_keys
+    from groklab.engine.program import Data, SeedData, SharedData, seed_keys
 
     task, splits = plan.task, plan.splits
     N = len(task.labels)
@@ -167,19 +187,23 @@ def device_data(plan: Plan):
     model = plan.config.model
     share = tr.eval_shared_prefix and model.kind == "transformer" and model.causal
     prefix = shared_prefix(task.tokens) if share else no_prefix(task.tokens)
-    return Data(
+    shared = SharedData(
+        tokens=jnp.asarray(task.tokens, jnp.int32),
+        true_labels=jnp.asarray(task.labels, jnp.int32),
         prefix_tokens=jnp.asarray(prefix.prefixes),
         prefix_index=jnp.asarray(prefix.index),
         suffix_tokens=jnp.asarray(prefix.suffix),
-        tokens=jnp.asarray(task.tokens, jnp.int32),
+    )
+    seeds = SeedData(
         labels=jnp.asarray(labels),
-        true_labels=jnp.asarray(task.labels, jnp.int32),
         train_idx=jnp.asarray(np.stack([sp.train_idx for sp in splits]), jnp.int32),
         is_train=jnp.asarray(is_train),
         shuffle_key=jnp.stack([k.shuffle for k in keys]),
         dropout_key=jnp.stack([k.dropout for k in keys]),
         order0=jnp.asarray(order0, jnp.int32),
+        objective_inputs=objective_inputs,
     )
+    return Data(shared, seeds)
 
 
 def make_recipe(plan: Plan, trainable=None):
@@ -196,8 +220,13 @@ def make_recipe(plan: Plan, trainable=None):
         a, b = lr_mult(step), wd_mult(step) * wd_scale
         return {k: v * (b if "weight_decay" in k else a) for k, v in hparams.items()}
 
-    def make_tx(hp):
+    def make_tx(learning_rate, weight_decay, muon_learning_rate, muon_weight_decay):
+        hp = {"learning_rate": learning_rate, "weight_decay": weight_decay,
+              "muon_learning_rate": muon_learning_rate, "muon_weight_decay": muon_weight_decay}
         return build_optimizer(optim, hp, trainable, plan.steps_per_epoch)
+
+    # the hyperparameters live in the optimizer state; each step sets this step's values
+    tx = optax.inject_hyperparams(make_tx)(**resolved_hparams(optim))
 
     def adapt_wd(scale, train_acc, val_acc):
         return adapt_wd_scale(scale, train_acc, val_acc, optim)
@@ -205,7 +234,7 @@ def make_recipe(plan: Plan, trainable=None):
     def share(epoch):
         return curriculum_share(tr, epoch)
 
-    return Recipe(make_tx=make_tx, schedule=schedule,
+    return Recipe(tx=tx, schedule=schedule,
                   adapt_wd=adapt_wd if optim.wd_schedule == "adaptive" else None,
                   share=share, curriculum=tr.curriculum, sam=optim.sam_rho > 0)
 
@@ -221,19 +250,29 @@ def hyperparams(plan: Plan) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled_init(model: ModelConfig):
+    """One model's parameter initialization from a key, jitted once per model config."""
+    return jax.jit(lambda key: nnx.state(build_model(model, key), nnx.Param))
+
+
 def init_params(plan: Plan):
     """(graphdef, params with a leading seed axis): each seed's parameters drawn from its own key
-    under vmap (the ensembling idiom: vmap the init over keys, never over Python ints)."""
+    (``seed_keys(seed).init``), so seed k of a multi-seed run starts where a one-seed run with
+    seed k does.
+
+    One jitted initialization serves every seed in turn (and every run of the same model in
+    this process). It gives the very bits ``jax.jit(jax.vmap(init))`` over the keys gives
+    (tests/test_engine.py checks this) at less than half the compile time (the vmapped program
+    cost ≈ 5 s of XLA compilation even for a tiny model); op-by-op execution would be cheaper
+    still but rounds the normal initializers differently in the last bit."""
     from groklab.engine.program import seed_keys
 
     cfg = plan.config.model
     graphdef, _ = nnx.split(build_model(cfg, 0))
-
-    def one(key):
-        return nnx.state(build_model(cfg, key), nnx.Param)
-
-    keys = jnp.stack([seed_keys(s).init for s in plan.rng_seeds])
-    params = jax.jit(jax.vmap(one))(keys)
+    init = _compiled_init(cfg)
+    params = jax.tree.map(lambda *xs: jnp.stack(xs),
+                          *[init(seed_keys(s).init) for s in plan.rng_seeds])
     alpha = plan.config.optim.init_scale
     if alpha != 1.0:  # Omnigrok's initialization scale α (Liu et al. 2022)
         params = jax.tree.map(lambda p: p * alpha, params)

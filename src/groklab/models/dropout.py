@@ -8,8 +8,8 @@ bits are a keyed integer hash of its index: ``h(h(i·φ + k0) ^ k1)`` with ``h``
 avalanche function (Wellons 2018, https://nullprogram.com/blog/2018/07/31/: xor-shift /
 multiply rounds with bias ≈ 0.17 % of the ideal). A mask element is kept when its 32 bits are
 below ``keep · 2³²``. Why not Threefry everywhere: on the CPU its 20 rounds per pair of words
-cost 12 ms of a 46 ms seed-teacher training step (26 %); the hash costs < 1 ms (BENCHMARKS.md,
-issue 5). Dropout only needs independent Bernoulli(keep) masks per element, per step and per
+cost 12 ms of a 46 ms seed-teacher training step (26 %); the hash costs < 1 ms (BENCHMARKS.md).
+Dropout only needs independent Bernoulli(keep) masks per element, per step and per
 seed; the tests check the keep rate, the independence of neighbouring elements and of different
 keys. Masks depend only on (key, element index), so resumed runs replay them exactly.
 """

@@ -1,7 +1,7 @@
 """Interchangeable parts of a transformer, chosen once at construction.
 
 Each factory returns a callable with one signature, so ``Block.__call__`` reads the same whatever
-the configuration (STYLE.md 2): norms (RMSNorm / LayerNorm / identity), positional schemes (RoPE,
+the configuration: norms (RMSNorm / LayerNorm / identity), positional schemes (RoPE,
 ALiBi, learned, none) and MLP activations.
 """
 

@@ -27,7 +27,7 @@ from groklab.models.layers import (
 def _dense(layer: nnx.Linear, x: jax.Array) -> jax.Array:
     """Apply a linear layer to the rows of ``x`` [..., d] flattened to one matrix: the same
     arithmetic, but on CPU (XLA + XNNPACK) the 2-D form avoids a slow transposed layout in the
-    backward pass (3× faster for the seed-teacher MLP; BENCHMARKS.md, issue 5)."""
+    backward pass (3× faster for the seed-teacher MLP; BENCHMARKS.md)."""
     return layer(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
 
 

@@ -3,7 +3,6 @@ the answer logits; distillation objectives plug into the same signature."""
 
 from groklab.objectives.losses import (
     LOSSES,
-    cross_entropy,
     per_row_loss,
     per_row_loss_and_correct,
     softmax_collapsed,
@@ -13,5 +12,5 @@ from groklab.objectives.losses import (
 )
 from groklab.objectives.supervised import Supervised
 
-__all__ = ["LOSSES", "Supervised", "cross_entropy", "per_row_loss", "per_row_loss_and_correct",
+__all__ = ["LOSSES", "Supervised", "per_row_loss", "per_row_loss_and_correct",
            "softmax_collapsed", "sparsemax", "stablemax", "weighted_loss"]

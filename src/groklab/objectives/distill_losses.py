@@ -1,4 +1,4 @@
-"""The distillation losses (DESIGN.md §3 "Distillation"), as pure functions of arrays.
+"""The distillation losses (docs/architecture.md §4 "Distillation"), as pure functions of arrays.
 
 - Logit KD (Hinton, Vinyals & Dean 2015): T²·KL(softmax(z_T/T) ‖ softmax(z_S/T)) per row; the T²
   keeps its gradient on the scale of the cross-entropy's when T changes.

@@ -1,4 +1,4 @@
-"""Per-row losses over the logits read at the answer position (DESIGN.md §3 "Losses").
+"""Per-row losses over the logits read at the answer position (docs/architecture.md §4 "Losses").
 
 - ``softmax``: cross-entropy over softmax, ℓ(z, y) = logsumexp(z) − z_y.
 - ``stablemax``: Prieto et al. 2025 ("Grokking at the Edge of Numerical Stability",
@@ -91,8 +91,3 @@ def weighted_loss(logits_BV: jax.Array, labels_B: jax.Array, weights_B: jax.Arra
     denom = jnp.maximum(w.sum(), 1.0)
     mean = ((row_loss * w).sum() / denom).astype(jnp.float32)
     return mean, {"acc": (correct * weights_B).sum() / jnp.maximum(weights_B.sum(), 1.0)}
-
-
-def cross_entropy(logits_BV, labels_B, weights_B, dtype=jnp.float32):
-    """Weighted mean softmax cross-entropy (``weighted_loss`` with ``loss="softmax"``)."""
-    return weighted_loss(logits_BV, labels_B, weights_B, "softmax", dtype)

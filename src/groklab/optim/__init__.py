@@ -1,5 +1,5 @@
 """Optimizers, gradient filters and schedules as optax GradientTransformations, built from an
-OptimConfig (DESIGN.md §3 "Optimizers")."""
+OptimConfig (docs/architecture.md §4 "Optimizers")."""
 
 from groklab.optim.build import base_optimizer, build_optimizer, plateau_scale
 from groklab.optim.config import (

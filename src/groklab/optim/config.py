@@ -1,4 +1,4 @@
-"""OptimConfig: everything about how parameters are updated (DESIGN.md §3 "Optimizers").
+"""OptimConfig: everything about how parameters are updated (docs/architecture.md §4 "Optimizers").
 
 Defaults are the seeds' recipe: AdamW, lr 1e-3, β = (0.9, 0.98), wd 1.0, 10-step linear warmup,
 constant afterwards. Every other field switches on one published recipe; ``docs/recipes.md``

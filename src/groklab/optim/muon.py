@@ -1,9 +1,9 @@
-"""Muon's parameter split (Jordan et al. 2024; DESIGN.md §3).
+"""Muon's parameter split (Jordan et al. 2024; docs/architecture.md §4).
 
 Muon orthogonalizes the update of *hidden* 2-D weight matrices only: the attention and MLP
 kernels inside the transformer blocks. Embeddings, the unembedding (output head), positional
 tables and every 1-D parameter (norm scales, biases) stay on AdamW. The seeds sent embeddings and
-the head to Muon as well, and that run did not grok (seeds/README.md).
+the head to Muon as well, and that run did not grok.
 """
 
 from __future__ import annotations
@@ -11,21 +11,13 @@ from __future__ import annotations
 import jax
 from optax.contrib import MuonDimensionNumbers
 
+from groklab.params import param_name
+
 HIDDEN_CONTAINER = "blocks"  # the transformer's hidden layers live under this key
 
 
-def _names(path) -> list[str]:
-    out = []
-    for k in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(k, attr):
-                out.append(str(getattr(k, attr)))
-                break
-    return out
-
-
 def is_hidden_matrix(path, leaf) -> bool:
-    return getattr(leaf, "ndim", 0) == 2 and HIDDEN_CONTAINER in _names(path)
+    return getattr(leaf, "ndim", 0) == 2 and HIDDEN_CONTAINER in param_name(path).split(".")
 
 
 def hidden_matrix_mask(params):
@@ -43,6 +35,5 @@ def muon_dimension_numbers(params):
 
 def hidden_matrix_names(params) -> list[str]:
     """Readable paths of the hidden matrices (for errors and docs)."""
-    leaves = jax.tree_util.tree_leaves_with_path(params)
-    names = [_names(p) for p, leaf in leaves if is_hidden_matrix(p, leaf)]
-    return [".".join(n[:-1] if n[-1] == "value" else n) for n in names]
+    return [param_name(p) for p, leaf in jax.tree_util.tree_leaves_with_path(params)
+            if is_hidden_matrix(p, leaf)]

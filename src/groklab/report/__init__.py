@@ -1,5 +1,5 @@
-"""Reports of sweeps and runs (issue 6): the results tables with statistics between conditions,
-figures (curves with a band over seeds, strip + box plots, Kaplan–Meier curves, phase
+"""Reports of sweeps and runs (docs/sweeps.md): the results tables with statistics between
+conditions, figures (curves with a band over seeds, strip + box plots, Kaplan–Meier curves, phase
 diagrams), report.md and a self-contained report.html."""
 
 from groklab.report.tables import condition_table, pairwise_tests

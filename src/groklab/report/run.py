@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from groklab.figures.conditions import plot_kaplan_meier, plot_steps_strip
 from groklab.report.analysis import analysis_blocks
 from groklab.report.document import Block, Figure, Heading, Table, Text
-from groklab.report.figures import plot_kaplan_meier, plot_steps_strip, read_metrics
 from groklab.report.sweep import FINISHED, curve_blocks
-from groklab.report.tables import THRESHOLDS, csv_text, fmt, latex_grid, pct
+from groklab.report.tables import REPORTED_THRESHOLDS, csv_text, fmt, latex_grid, pct
 from groklab.runs.results import seed_rows
+from groklab.runs.rundir import RunDir
 from groklab.stats import GrokTimes, describe, kaplan_meier
 from groklab.stats.speedup import format_speedup
 
@@ -32,7 +33,7 @@ def over_seeds(rows: list[dict], memorized_threshold: float = 0.99) -> list[dict
     """Each milestone and final accuracy of a run (``seed_rows``) summarized over its seeds."""
     steps, epochs = rows[0]["budget_steps"], rows[0]["budget_epochs"]
     out = []
-    for t in THRESHOLDS:
+    for t in REPORTED_THRESHOLDS:
         out.append(_censored_stat(f"steps to val acc ≥ {pct(t)}",
                                   [r[f"steps_to_{t}"] for r in rows], steps, "{:.0f}"))
         out.append(_censored_stat(f"epochs to val acc ≥ {pct(t)}",
@@ -61,10 +62,11 @@ def _seed_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
         s = r[f"steps_to_{t}"]
         return "not reached" if s is None else f"{s:.0f} ({r[f'epochs_to_{t}']:.1f})"
 
-    header = ["seed", "memorized epoch", *(f"steps (epochs) to {pct(t)}" for t in THRESHOLDS),
+    header = ["seed", "memorized epoch",
+              *(f"steps (epochs) to {pct(t)}" for t in REPORTED_THRESHOLDS),
               "final train acc", "final val acc", "grokked"]
     return header, [[str(r["seed"]), fmt(r["memorized_epoch"], "{:.1f}"),
-                     *(reached(r, t) for t in THRESHOLDS),
+                     *(reached(r, t) for t in REPORTED_THRESHOLDS),
                      fmt(r.get("final_train_acc"), "{:.3f}"),
                      fmt(r.get("final_val_acc"), "{:.3f}"), "yes" if r["grokked"] else "no"]
                     for r in rows]
@@ -105,9 +107,9 @@ def run_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
     blocks += _origin_blocks(summary) + _comparison_blocks(d) + analysis_blocks(d)
     figures = d / "figures"
     times = {f"val acc ≥ {pct(t)}": GrokTimes.from_milestones(
-        [r[f"steps_to_{t}"] for r in rows], summary["step"]) for t in THRESHOLDS}
+        [r[f"steps_to_{t}"] for r in rows], summary["step"]) for t in REPORTED_THRESHOLDS}
     blocks += [
-        Heading("Figures"), *curve_blocks({name: read_metrics(d)}, figures),
+        Heading("Figures"), *curve_blocks({name: RunDir(d).read_metrics()}, figures),
         Figure(plot_steps_strip(times, figures / "report_steps.png", ylabel="steps"),
                "Steps to each val-accuracy threshold: box over the seeds that reached it, one "
                "dot per seed; hollow triangles are seeds censored at the budget."),

@@ -9,16 +9,15 @@ import json
 from pathlib import Path
 
 from groklab.errors import ConfigError
-from groklab.report.document import Block, Figure, Heading, Table, Text
-from groklab.report.figures import (
+from groklab.figures.conditions import (
     plot_condition_curves,
     plot_kaplan_meier,
     plot_phase_diagram,
     plot_steps_strip,
-    read_metrics,
 )
+from groklab.report.document import Block, Figure, Heading, Table, Text
 from groklab.report.tables import (
-    THRESHOLDS,
+    REPORTED_THRESHOLDS,
     condition_label,
     condition_rows,
     condition_table,
@@ -30,6 +29,7 @@ from groklab.report.tables import (
     tag,
     test_rows,
 )
+from groklab.runs.rundir import RunDir
 
 FINISHED = ("completed", "stopped_early", "diverged")
 
@@ -77,7 +77,7 @@ def _cell_curves(d: Path, manifest: dict) -> dict[str, list[dict]]:
         values = c.get("values", {})
         label = (condition_label(values, axes, c["name"]) if all(a in values for a in axes)
                  else c["name"])
-        curves[label] = read_metrics(d / c.get("dir", f"cells/{c['name']}"))
+        curves[label] = RunDir(d / c.get("dir", f"cells/{c['name']}")).read_metrics()
     return curves
 
 
@@ -99,7 +99,7 @@ def sweep_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
              "budget. Tests compare every condition with the first (Holm-corrected across "
              "conditions).")]
     tables: dict[str, str] = {}
-    for th in THRESHOLDS:
+    for th in REPORTED_THRESHOLDS:
         table, tests, t = condition_table(rows, axes, th), pairwise_tests(rows, axes, th), tag(th)
         tables[f"conditions_{t}.csv"] = csv_text(
             [{k: (list(v) if isinstance(v, tuple) else v) for k, v in c.items()} for c in table])

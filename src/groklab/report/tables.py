@@ -13,6 +13,7 @@ import io
 import math
 from collections import defaultdict
 
+from groklab.engine.milestones import THRESHOLD_KEYS
 from groklab.stats import (
     GrokTimes,
     compare,
@@ -24,7 +25,7 @@ from groklab.stats import (
     speedup,
 )
 
-THRESHOLDS = ("0.9", "0.99")  # val-accuracy thresholds the reports tabulate
+REPORTED_THRESHOLDS = (THRESHOLD_KEYS[1], THRESHOLD_KEYS[3])  # reports tabulate 90 and 99 %
 
 
 def pct(threshold) -> str:
@@ -197,14 +198,6 @@ def markdown_grid(header: list[str], rows: list[list[str]]) -> str:
     def line(cells):
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
     return "\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)])
-
-
-def markdown_table(table: list[dict], threshold: str) -> str:
-    return markdown_grid(*condition_rows(table, threshold))
-
-
-def markdown_tests(tests: list[dict]) -> str:
-    return markdown_grid(*test_rows(tests)) if tests else ""
 
 
 def _tex(s: str) -> str:

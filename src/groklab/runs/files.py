@@ -1,4 +1,4 @@
-"""Atomic file writes: temp file in the same directory, fsync, rename (DESIGN.md §5)."""
+"""Atomic file writes: temp file in the same directory, fsync, rename (docs/architecture.md §5)."""
 
 from __future__ import annotations
 

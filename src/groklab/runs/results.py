@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-THRESHOLDS = ("0.5", "0.9", "0.95", "0.99")
+from groklab.engine.milestones import THRESHOLD_KEYS
 
 
 def seed_rows(summary: dict) -> list[dict]:
@@ -15,7 +15,7 @@ def seed_rows(summary: dict) -> list[dict]:
                "memorized_epoch": s.get("memorized_epoch"), "diverged": s.get("diverged"),
                "budget_steps": summary["step"], "budget_epochs": summary["epoch"],
                "steps_per_epoch": summary["steps_per_epoch"]}
-        for t in THRESHOLDS:
+        for t in THRESHOLD_KEYS:
             row[f"steps_to_{t}"] = s["steps_to_val_acc"].get(t)
             row[f"epochs_to_{t}"] = s["epochs_to_val_acc"].get(t)
         row.update({f"final_{k}": v for k, v in s["final"].items()})

@@ -1,4 +1,4 @@
-"""The run directory contract (DESIGN.md §2).
+"""The run directory contract (docs/architecture.md §3).
 
 ```
 DIR/config.yaml      fully resolved config

@@ -1,4 +1,4 @@
-"""Statistics for multi-seed studies, on SciPy (DESIGN.md §3 "Statistics").
+"""Statistics for multi-seed studies, on SciPy (docs/architecture.md §4 "Statistics").
 
 - ``describe``: n, mean ± std, 95 % CI from the t distribution and by bootstrap;
 - ``compare``: Welch t-test, Mann–Whitney U, Cohen's d with its CI, between two conditions;
@@ -9,10 +9,10 @@
   (a lower bound when the baseline's median is not reached).
 """
 
-from groklab.stats.compare import Comparison, benjamini_hochberg, cohens_d, compare, holm
 from groklab.stats.speedup import Speedup, format_speedup, km_median, speedup
 from groklab.stats.summary import Summary, describe
 from groklab.stats.survival import GrokTimes, KaplanMeier, kaplan_meier, logrank
+from groklab.stats.two_conditions import Comparison, benjamini_hochberg, cohens_d, compare, holm
 
 __all__ = [
     "Comparison", "GrokTimes", "KaplanMeier", "Speedup", "Summary", "benjamini_hochberg",

@@ -1,5 +1,5 @@
 """Sweeps: a spec file of axes over config keys, expanded into cells, each cell one multi-seed
-run directory; a results table gathered from the cells (issue 6)."""
+run directory; a results table gathered from the cells (docs/sweeps.md)."""
 
 from groklab.sweeps.spec import Cell, SweepSpec, load_spec
 

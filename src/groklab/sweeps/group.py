@@ -27,13 +27,14 @@ import groklab
 from groklab.engine.loop import Engine, checkpoint_due
 from groklab.engine.milestones import Milestones
 from groklab.engine.setup import plan_run
+from groklab.engine.stopping import stop_status
 from groklab.errors import ConfigError
+from groklab.experiments.train import train_run
+from groklab.experiments.writer import RunWriter, replayed_milestones
 from groklab.runs.checkpoints import Checkpoints
 from groklab.runs.rundir import RunDir
-from groklab.runs.train import run_summary, train_run
 from groklab.sweeps.batch import Group
 from groklab.sweeps.spec import Cell
-from groklab.viz import plot_training_curves
 
 FINISHED = ("completed", "stopped_early", "diverged")
 
@@ -84,7 +85,7 @@ def _has_state(run_dir: Path) -> bool:
 
 
 class CellStops:
-    """The engine's stop rule (engine.loop) applied to each cell's members of a group."""
+    """The engine's stop rule (engine.stopping) applied to each cell's members of a group."""
 
     def __init__(self, group: Group, train, total_steps: int):
         self.group, self.total = group, total_steps
@@ -96,25 +97,17 @@ class CellStops:
     def update(self, records: list[dict]) -> bool:
         """Fold in one evaluation (a record per member); True when a cell ends at this step."""
         for r in records:
-            self.milestones[r["seed"]].update(dict(r))
+            self.milestones[r["seed"]].update(r)
         step = records[0]["step"]
         self.just_ended = []
         for cell in self.group.cells:
             if cell.index in self.ended:
                 continue
             ms = [self.milestones[i] for i in self.group.member_ids(cell)]
-            alive = [m for m in ms if m.diverged_step is None]
-            done = self.stop_at is not None and all(m.reached(self.stop_at) for m in alive)
-            if not alive:
-                status = "diverged"
-            elif done:
-                status = "stopped_early" if step < self.total else "completed"
-            elif step >= self.total:
-                status = "completed"
-            else:
-                continue
-            self.ended[cell.index] = (step, status)
-            self.just_ended.append(cell)
+            status = stop_status(ms, step, self.total, self.stop_at)
+            if status is not None:
+                self.ended[cell.index] = (step, status)
+                self.just_ended.append(cell)
         return bool(self.just_ended)
 
 
@@ -206,36 +199,26 @@ class _SplitOff:
         ids = np.asarray(self.group.member_ids(cell))
         seeds = list(cell.config.seeds)
         plan = plan_run(cell.config)
-        run = RunDir(tmp)
-        tmp.mkdir(parents=True)
-        run.write_config(plan.config)
-        run.write_split(plan.config.seeds, plan.splits)
+        batch = {"group": self.group.name, "members": len(self.group.members),
+                 "cells": [c.name for c in self.group.cells],
+                 "batched_axes": list(self.group.batched_axes),
+                 "note": "wall and compile times are the group's, up to this cell's end"}
+        writer = RunWriter.create(tmp, plan, {"batch": batch})
+        writer.prior_wall = self.wall()
+        group_run = RunDir(self.gdir)
+        group_compile = float(group_run.read_summary().get("compile_time_s") or 0.0) \
+            if group_run.summary_path.exists() else 0.0
+        writer.compile_clock = lambda: group_compile
         to_seed = {int(m): s for m, s in zip(ids, seeds)}
-        records = [{**r, "seed": to_seed[r["seed"]]} for r in RunDir(self.gdir).read_metrics()
+        records = [{**r, "seed": to_seed[r["seed"]]} for r in group_run.read_metrics()
                    if r["seed"] in to_seed and r["step"] <= step]
-        run.append_metrics(records)
-        milestones = [Milestones.for_run(s, plan.config.train) for s in seeds]
-        by_seed = dict(zip(seeds, milestones))
-        for r in records:
-            by_seed[r["seed"]].update(dict(r))
+        writer.on_eval(records)
+        writer.milestones = replayed_milestones(plan, records)
         self._checkpoints(tmp, ids, plan, step, state, records, restored)
         status = self.stops.ended[cell.index][1]
-        group_summary = RunDir(self.gdir).read_summary() if (self.gdir / "summary.json").exists() \
-            else {}
-        summary = run_summary(plan, step, milestones, status, self.wall(),
-                              float(group_summary.get("compile_time_s") or 0.0), None)
-        summary["batch"] = {"group": self.group.name, "members": len(self.group.members),
-                            "cells": [c.name for c in self.group.cells],
-                            "batched_axes": list(self.group.batched_axes),
-                            "note": "wall and compile times are the group's, up to this cell's "
-                                    "end"}
-        run.write_summary(summary)
-        title = f"{plan.task.name} mod {plan.task.p} — {len(seeds)} seed(s)"
-        for name, log_x in (("curves.png", False), ("curves_logx.png", True)):
-            plot_training_curves(records, summary["seeds"], run.figures_path / name,
-                                 log_x=log_x, title=title)
+        writer.finish(step, status)
         tmp.rename(final_dir)
-        grokked = sum(m.grokked for m in milestones)
+        grokked = sum(m.grokked for m in writer.milestones)
         self.lines.append(f"{cell.name}: {status} at epoch {plan.epoch_at(step):g}; grokked "
                           f"{grokked}/{len(seeds)} (in {self.group.name})")
 

@@ -1,4 +1,4 @@
-"""Algorithmic task tables for grokking experiments (DESIGN.md §3).
+"""Algorithmic task tables for grokking experiments (docs/architecture.md §4).
 
 ``make_task(name, p, layout)`` builds the full input/label table of a task; ``make_split`` splits
 it into training and validation rows, optionally with label noise; ``export_csv`` writes it out.

@@ -1,6 +1,7 @@
 """The built-in tasks: one registry entry each, in the order ``groklab tasks`` lists them.
 
-Names and definitions follow DESIGN.md §3; the builders live in ``modular``, ``s5`` and ``other``.
+Names and definitions follow docs/architecture.md §4; the builders live in ``modular``, ``s5`` and
+``other``.
 """
 
 from __future__ import annotations

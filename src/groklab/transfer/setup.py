@@ -1,6 +1,7 @@
 """A transfer run from its config: the source checkpoint's parameters as the initial parameters
 (some re-initialized, the vocabulary remapped when it changes) and the trainable mask (frozen
-parameters never move), on the one engine (DESIGN.md §1: "initial parameters + trainable mask").
+parameters never move), on the one engine (docs/architecture.md §1: "initial parameters + trainable
+mask").
 
 The target task and split are the run's own (``task``, recorded in split.npz as for any run);
 the architecture is the source's (a model whose shapes differ is refused parameter by parameter
@@ -17,10 +18,11 @@ import jax
 import numpy as np
 
 from groklab.config import RunConfig
-from groklab.engine.setup import Plan, init_params, plan_run
+from groklab.engine.setup import EngineSetup, Plan, init_params, plan_run
 from groklab.errors import ConfigError
+from groklab.params import named_leaves, param_name, param_names
 from groklab.runs.source import Loaded, RunRef, load_checkpoints, read_run
-from groklab.transfer.names import name_of, param_names, select, split_patterns
+from groklab.transfer.patterns import select, split_patterns
 from groklab.transfer.vocab import VOCAB_MAPS, remap, token_map, vocab_axis
 
 
@@ -68,7 +70,7 @@ def prepare(cfg: RunConfig) -> TransferSetup:
                         reinit_vocab=bool(vocab) and vocab <= reinit)
     params = _initial(source, fresh, reinit, mapping)
     one = jax.tree.map(lambda x: x[0], fresh)
-    trainable = jax.tree_util.tree_map_with_path(lambda p, _: name_of(p) not in freeze, one)
+    trainable = jax.tree_util.tree_map_with_path(lambda p, _: param_name(p) not in freeze, one)
     about = {"transfer": source.describe() | {
         "source_task": {"name": source.plan.task.name, "p": source.plan.task.p},
         "frozen": sorted(freeze), "reinitialized": sorted(reinit),
@@ -81,11 +83,11 @@ def prepare(cfg: RunConfig) -> TransferSetup:
 def _initial(source: Loaded, fresh, reinit: set[str], mapping):
     """Per parameter: fresh when re-initialized, remapped when vocabulary-indexed and the
     vocabulary changes, else the source's (which must then have the same shape)."""
-    src = {name_of(p): x for p, x in jax.tree_util.tree_leaves_with_path(source.params)}
+    src = named_leaves(source.params)
     d_src = source.plan.task.d_vocab
 
     def pick(path, new):
-        name = name_of(path)
+        name = param_name(path)
         if name in reinit:
             return new
         if name not in src:
@@ -108,3 +110,10 @@ def _initial(source: Loaded, fresh, reinit: set[str], mapping):
 
 def _count(one, names, keep) -> int:
     return int(sum(np.size(x) for n, x in zip(names, jax.tree.leaves(one)) if keep(n)))
+
+
+def engine_setup(cfg: RunConfig) -> EngineSetup:
+    """What the engine trains for a transfer run: the source's parameters as the initial
+    parameters, the trainable mask, and the source in the summary."""
+    t = prepare(cfg)
+    return EngineSetup(t.plan, params=t.params, trainable=t.trainable, about=t.about)

@@ -1,5 +1,5 @@
 """Two runs' models compared on the same rows: linear CKA at matching hook points and the full
-hook × hook CKA matrix (DESIGN.md §3).
+hook × hook CKA matrix (docs/architecture.md §4).
 
 Seed s of one run is compared with seed s of the other, on seed s's validation rows of the
 first run. That is only meaningful when both were trained on the same task and split (a

@@ -1,4 +1,4 @@
-"""Report figures (Matplotlib, headless): training curves with a confidence band over seeds,
+"""Figures that compare conditions: training curves with a confidence band over seeds,
 strip + box plots of the steps to a threshold, Kaplan–Meier curves and the phase diagram of a
 2-axis sweep. Each function takes data and a path and writes ``path`` (PNG) and the PDF beside
 it, atomically; colours follow the order of the conditions, so one condition keeps its colour
@@ -8,8 +8,6 @@ across figures.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,16 +20,11 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from groklab.runs.files import read_jsonl  # noqa: E402
+from groklab.figures.save import save_figure  # noqa: E402
 from groklab.stats import GrokTimes, KaplanMeier, kaplan_meier  # noqa: E402
 
 _COLORS = plt.get_cmap("tab10").colors
 _LINESTYLES = ("-", "--", "-.", ":")  # KM curves that coincide (e.g. all censored) stay apart
-
-
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    """The eval records of a run directory (metrics.jsonl; [] when there is none yet)."""
-    return read_jsonl(Path(run_dir) / "metrics.jsonl")
 
 
 def seed_matrix(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -72,28 +65,6 @@ def mean_band(values: np.ndarray, confidence: float = 0.95) -> Band:
         half = stats.t.ppf((1 + confidence) / 2, n - 1) * np.sqrt(var / n)
     half = np.where(n >= 2, half, np.nan)
     return Band(mean, mean - half, mean + half, n)
-
-
-def save_figure(fig, path: str | Path, pdf: bool = True) -> Path:
-    """Write ``path`` as PNG and (with ``pdf``) the same stem as PDF, each through a temp file
-    in the same directory renamed into place (a reader never sees half a figure); closes
-    ``fig``."""
-    path = Path(path).with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        for target in (path, path.with_suffix(".pdf"))[:2 if pdf else 1]:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.",
-                                       suffix=target.suffix)
-            os.close(fd)
-            try:
-                fig.savefig(tmp, format=target.suffix[1:], dpi=130)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-    finally:
-        plt.close(fig)
-    return path
 
 
 def plot_condition_curves(curves: dict[str, list[dict]], path: str | Path,

@@ -12,8 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from groklab.analysis.phases import locate_phases  # noqa: E402
-from groklab.report.figures import read_metrics, save_figure  # noqa: E402
+from groklab.figures.save import save_figure  # noqa: E402
 
 PHASE_COLORS = {"memorization": "#f4cccc", "circuit_formation": "#fff2cc", "cleanup": "#d9ead3"}
 
@@ -167,21 +166,19 @@ def evolution_figure(evo: dict, path: Path, pdf: bool = False) -> Path:
     return save_figure(fig, path, pdf)
 
 
-def progress_figure(evo: dict, run_dir: Path, path: Path, pdf: bool = False) -> tuple[Path, dict]:
+def progress_figure(evo: dict, metrics: list[dict], phases: dict, path: Path,
+                    pdf: bool = False) -> Path:
     """Per seed (a row each, at most 3): train/val loss from metrics.jsonl, restricted and
-    excluded loss and the sum of squared weights at the checkpoints, phases shaded."""
+    excluded loss and the sum of squared weights at the checkpoints, ``phases`` (per seed, as
+    ``analysis.phases.phases_by_seed`` gives them) shaded."""
     seeds = _by_seed(evo["records"])
-    metrics = read_metrics(run_dir)
     shown = list(seeds)[:3]
     fig, axes = plt.subplots(len(shown), 1, figsize=(9, 3.2 * len(shown)), squeeze=False)
-    phases = {}
     for ax, seed in zip(axes[:, 0], shown):
         recs = seeds[seed]
         ms = sorted((r for r in metrics if r["seed"] == seed), key=lambda r: r["step"])
         st = [r["step"] for r in ms]
-        ph = locate_phases(st, [r["train_acc"] for r in ms], [r["val_loss"] for r in ms],
-                           [r["val_acc"] for r in ms]) if ms else None
-        phases[str(seed)] = ph
+        ph = phases.get(str(seed))
         for name, (a, b) in (ph or {}).items():
             ax.axvspan(max(a, 1), max(b, 1), color=PHASE_COLORS[name], alpha=0.6, lw=0,
                        label=name.replace("_", " "))
@@ -208,12 +205,13 @@ def progress_figure(evo: dict, run_dir: Path, path: Path, pdf: bool = False) -> 
         ax.legend(handles[0] + h2[0], handles[1] + h2[1], fontsize=7, loc="lower left")
     axes[-1, 0].set_xlabel("step")
     fig.tight_layout()
-    return save_figure(fig, path, pdf), phases
+    return save_figure(fig, path, pdf)
 
 
-def write_figures(out: Path, files: dict, run_dir: Path, token_names: list[str],
+def write_figures(out: Path, files: dict, metrics: list[dict], token_names: list[str],
                   pdf: bool = False) -> dict:
-    """Every figure that applies; returns {name: path} (and the phases, when located)."""
+    """Every figure that applies; returns {name: path}. ``metrics``: the analysed run's
+    metrics.jsonl records (the progress figure's loss curves)."""
     fig_dir = out / "figures"
     label = files["about"]["label"]
     made: dict = {}
@@ -244,8 +242,7 @@ def write_figures(out: Path, files: dict, run_dir: Path, token_names: list[str],
                                     "mean over seeds", pdf=pdf))
     if "evolution" in files:
         keep("evolution", evolution_figure(files["evolution"], fig_dir / "evolution.png", pdf=pdf))
-        path, phases = progress_figure(files["evolution"], run_dir,
-                                       fig_dir / "progress_measures.png", pdf=pdf)
-        keep("progress", path)
-        made["phases"] = phases
+        keep("progress", progress_figure(files["evolution"], metrics,
+                                         files["evolution"].get("phases", {}),
+                                         fig_dir / "progress_measures.png", pdf=pdf))
     return made

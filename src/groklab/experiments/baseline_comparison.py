@@ -1,4 +1,5 @@
-"""Two (or more) multi-seed runs side by side: per val-accuracy threshold the steps each seed
+"""A run next to its from-scratch baseline (a distilled student, a transfer run), or any
+multi-seed runs side by side: per val-accuracy threshold the steps each seed
 took ("—" when it never got there), the Kaplan–Meier median (a seed that never got there is
 censored at its own run's budget, ``summary["step"]``, so runs with different budgets compare
 correctly), k/N reached, the speed-up over the baseline run with its bootstrap interval, and
@@ -10,10 +11,13 @@ import json
 import math
 from pathlib import Path
 
+from groklab.engine.milestones import THRESHOLD_KEYS
+from groklab.figures.conditions import plot_condition_curves
 from groklab.runs.files import write_atomic, write_json_atomic
+from groklab.runs.rundir import RunDir
 from groklab.stats import GrokTimes, kaplan_meier, logrank, speedup
 
-THRESHOLDS = ("0.9", "0.95", "0.99")
+COMPARED_THRESHOLDS = THRESHOLD_KEYS[1:]  # steps to 90, 95 and 99 % val accuracy
 
 
 def grok_times(summary: dict, threshold: str) -> GrokTimes:
@@ -22,11 +26,11 @@ def grok_times(summary: dict, threshold: str) -> GrokTimes:
         times = [s["steps_to_val_acc"][threshold] for s in summary["seeds"]]
     except KeyError:
         raise ValueError(f"summary has no steps_to_val_acc[{threshold!r}]; pass thresholds "
-                         f"recorded by the run (e.g. {THRESHOLDS})") from None
+                         f"recorded by the run (e.g. {COMPARED_THRESHOLDS})") from None
     return GrokTimes.from_milestones(times, summary["step"])
 
 
-def comparison_rows(runs: dict[str, dict], thresholds=THRESHOLDS,
+def comparison_rows(runs: dict[str, dict], thresholds=COMPARED_THRESHOLDS,
                     baseline: str | None = None) -> list[dict]:
     """One row per run (label → its ``summary.json``), with per threshold ``th`` the seeds'
     ``steps_to_{th}`` (None = not reached), ``km_median_{th}`` (∞ = not reached),
@@ -71,7 +75,7 @@ def _json_safe(x):
     return x
 
 
-def comparison_markdown(rows: list[dict], thresholds=THRESHOLDS,
+def comparison_markdown(rows: list[dict], thresholds=COMPARED_THRESHOLDS,
                         baseline: str | None = None) -> str:
     """One Markdown table per threshold of ``comparison_rows``' rows."""
     baseline = rows[0]["run"] if baseline is None else baseline
@@ -94,7 +98,7 @@ def comparison_markdown(rows: list[dict], thresholds=THRESHOLDS,
 
 def write_comparison(run_dir: Path, baseline_dir: Path, run_label: str = "distilled",
                      baseline_label: str = "from scratch", title: str | None = None,
-                     note: str = "", thresholds=THRESHOLDS) -> Path:
+                     note: str = "", thresholds=COMPARED_THRESHOLDS) -> Path:
     """Compare the run in ``run_dir`` with the one in ``baseline_dir`` (each with its own
     budget); writes ``run_dir/comparison.md`` and ``comparison.json``, returns the former."""
     run_dir, baseline_dir = Path(run_dir), Path(baseline_dir)
@@ -121,3 +125,25 @@ def write_comparison(run_dir: Path, baseline_dir: Path, run_label: str = "distil
         "baseline_label": baseline_label, "thresholds": list(thresholds),
         "rows": _json_safe(rows)})
     return path
+
+
+def write_distill_comparison(student_dir: Path, scratch_dir: Path) -> Path:
+    """A distilled student next to the same student trained from scratch."""
+    return write_comparison(
+        student_dir, scratch_dir, run_label="distilled", baseline_label="from scratch",
+        title="Distilled student vs the same student from scratch",
+        note="Same architecture, recipe, seeds and split.")
+
+
+def write_transfer_comparison(run_dir: Path, baseline_dir: Path) -> Path:
+    """A transfer run next to the same architecture trained from random initialization, plus
+    ``figures/transfer_vs_baseline.png`` (and its log-x twin)."""
+    run_dir, baseline_dir = Path(run_dir), Path(baseline_dir)
+    curves = {"transfer": RunDir(run_dir).read_metrics(),
+              "from scratch": RunDir(baseline_dir).read_metrics()}
+    for name, log_x in (("transfer_vs_baseline.png", False),
+                        ("transfer_vs_baseline_logx.png", True)):
+        plot_condition_curves(curves, run_dir / "figures" / name, per_seed=True, log_x=log_x)
+    return write_comparison(run_dir, baseline_dir, run_label="transfer",
+                            baseline_label="from scratch",
+                            title="Transfer vs the same architecture from random initialization")

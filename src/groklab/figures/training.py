@@ -1,4 +1,5 @@
-"""Training curves of a run: accuracy and loss vs step, one colour per seed, milestones marked."""
+"""Figures of one run: its training curves (accuracy and loss vs step, one colour per seed,
+milestones marked) and, for a distilled student, its val accuracy next to its teacher's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from groklab.figures.save import save_figure  # noqa: E402
 
 
 def plot_training_curves(records: list[dict], seeds_summary: list[dict], path: str | Path,
@@ -50,12 +53,41 @@ def plot_training_curves(records: list[dict], seeds_summary: list[dict], path: s
     ax_acc.legend(loc="lower right", fontsize=8)
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    targets = [path] + ([path.with_suffix(".pdf")] if pdf else [])
-    for target in targets:  # temp file + rename: a crash never leaves a truncated figure
-        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-        fig.savefig(tmp, dpi=120)
-        tmp.replace(target)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, pdf, dpi=120)
+
+
+def plot_student_vs_teacher(student: list[dict], teacher: list[dict], about: dict,
+                            path: str | Path, pdf: bool = False) -> Path:
+    """Val accuracy vs epoch per seed: the student solid, its teacher dashed up to the
+    checkpoint the student learned from (marked with a dot)."""
+    by_seed = defaultdict(list)
+    for r in student:
+        by_seed[r["seed"]].append(r)
+    t_by_seed = defaultdict(list)
+    for r in teacher:
+        t_by_seed[r["seed"]].append(r)
+    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, seed in enumerate(about["seeds"]):
+        c = colors[i % len(colors)]
+        rs = by_seed.get(seed, [])
+        ax.plot([r["epoch"] for r in rs], [_nan(r["val_acc"]) for r in rs], color=c,
+                label=f"student, seed {seed}")
+        step = about["steps"][i]
+        ts = [r for r in t_by_seed.get(seed, []) if r["step"] <= step]
+        if ts:
+            ax.plot([r["epoch"] for r in ts], [_nan(r["val_acc"]) for r in ts], color=c,
+                    ls="--", lw=1, label=f"teacher, seed {seed}")
+            ax.plot([ts[-1]["epoch"]], [_nan(ts[-1]["val_acc"])], "o", color=c, ms=4)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    sel = about.get("selector") or "latest checkpoint"
+    ax.set_title(f"student vs teacher ({sel}; dot: the checkpoint used)", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    return save_figure(fig, path, pdf, dpi=120)
+
+
+def _nan(x):
+    return float("nan") if x is None else x

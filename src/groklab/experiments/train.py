@@ -1,0 +1,85 @@
+"""``train_run``: a config in, a complete run directory out (or a resumed one continued).
+
+Order matters for "nothing half-written" (docs/architecture.md §5): the run's kind prepares
+everything (task, splits, model, a teacher or source checkpoint) and validates it before the
+directory is created; from then on the ``RunWriter`` writes every file atomically
+(metrics.jsonl is append-only) and a checkpoint + summary land at log-spaced, periodic and final
+steps, so a kill at any moment leaves a readable run that ``--resume`` continues exactly.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from groklab.config import RunConfig
+from groklab.engine.loop import Engine, Hooks, Progress
+from groklab.experiments.kinds import kind_of
+from groklab.experiments.writer import MetricSink, RunWriter
+from groklab.runs.rundir import RunDir
+
+
+def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
+              on_progress: Callable[[Progress], None] | None = None,
+              figures: bool = True, pdf: bool = False,
+              checkpoint_now: Callable[[list[dict]], bool] | None = None,
+              after_checkpoint: Callable[[int, object, bool], None] | None = None,
+              sinks: Sequence[MetricSink] = ()) -> dict:
+    """Train every seed of ``cfg`` into run directory ``out``; returns the summary dict.
+
+    ``checkpoint_now(records)`` (asked after every evaluation, once its metrics are written) adds
+    checkpoints beyond the usual ones; ``after_checkpoint(step, state, final)`` runs once a
+    checkpoint is on disk. Batched sweeps use both to split a group run into its cells.
+    ``sinks`` get every evaluation's records besides metrics.jsonl."""
+    kind = kind_of(cfg)
+    setup = kind.prepare(cfg)  # validates everything before any file is written
+    run = RunDir(out)
+    if resume:
+        run.check_resume(setup.plan.config)
+    else:
+        run.check_new()
+    engine = Engine.from_setup(setup)  # compiles the initialization: after the cheap checks
+    if resume:
+        writer, start = RunWriter.reopen(out, setup.plan, setup.about, sinks)
+        state = writer.restore_state(start, engine.initial_state)
+    else:
+        writer, start, state = RunWriter.create(out, setup.plan, setup.about, sinks), 0, None
+    writer.compile_clock = lambda: engine.compile_time_s
+
+    def on_checkpoint(step, st, final):
+        writer.checkpoint(step, st, final)
+        if after_checkpoint:
+            after_checkpoint(step, st, final)
+
+    hooks = Hooks(on_eval=writer.on_eval, on_progress=on_progress,
+                  on_checkpoint=on_checkpoint, checkpoint_now=checkpoint_now)
+    with graceful_interrupt() as stop:
+        hooks.should_stop = stop
+        result = engine.run(state, start, writer.milestones, hooks)
+    summary = writer.finish(result.step, result.status, result.steps_per_s, figures, pdf)
+    if figures and kind.figures:
+        kind.figures(writer.run, writer.run.read_metrics(), summary, pdf)
+    return summary
+
+
+@contextmanager
+def graceful_interrupt():
+    """Ctrl-C / SIGTERM finish the current chunk, checkpoint, and end as "interrupted"."""
+    flag = {"stop": False}
+
+    def handler(signum, frame):
+        flag["stop"] = True
+
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: no signal handling
+        pass
+    try:
+        yield lambda: flag["stop"]
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)

@@ -1,0 +1,205 @@
+"""``RunWriter``: one run's lifecycle in its run directory.
+
+It creates the directory (config and split, once everything is validated) or reopens it for
+``--resume`` (metrics cut back to the checkpoint, milestones replayed from them); it owns the
+seeds' milestones that the engine's stop rule reads, sends every evaluation's records to the
+metric sinks (``metrics.jsonl`` always), saves checkpoints with a mid-run summary, and at the end
+writes ``summary.json`` and the figures. Train, distill, transfer and every sweep cell are
+written through it (docs/architecture.md §3 has the files it writes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import jax
+
+import groklab
+from groklab.engine.milestones import Milestones
+from groklab.engine.setup import Plan
+from groklab.errors import ConfigError
+from groklab.figures import plot_training_curves
+from groklab.runs.checkpoints import Checkpoints
+from groklab.runs.rundir import RunDir
+
+
+class MetricSink(Protocol):
+    """Where a run's evaluation records go. ``write`` gets the records of one evaluation (one
+    per seed, exactly as in metrics.jsonl); ``close`` the final summary."""
+
+    def write(self, records: list[dict]) -> None: ...
+
+    def close(self, summary: dict) -> None: ...
+
+
+class JsonlSink:
+    """``metrics.jsonl``, append-only: the run's source of truth."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+
+    def write(self, records: list[dict]) -> None:
+        self.run.append_metrics(records)
+
+    def close(self, summary: dict) -> None:
+        pass
+
+
+def run_summary(plan: Plan, step: int, milestones: Sequence[Milestones], status: str,
+                wall: float, compile_s: float, steps_per_s: float | None) -> dict:
+    """summary.json of a run at ``step`` (docs/architecture.md §3)."""
+    train_time = wall - compile_s
+    if steps_per_s is None or steps_per_s != steps_per_s:
+        steps_per_s = None
+    return {
+        "status": status,
+        "groklab_version": groklab.__version__,
+        "config": plan.config.to_dict(),
+        "wall_time_s": round(wall, 3),
+        "compile_time_s": round(compile_s, 3),
+        "train_time_s": round(train_time, 3),
+        "steps_per_s": None if steps_per_s is None else round(steps_per_s, 3),
+        "step": step,
+        "epoch": round(plan.epoch_at(step), 6),
+        "steps_per_epoch": plan.steps_per_epoch,
+        "phases": [dataclasses.asdict(ph) for ph in plan.phases],
+        "total_steps": plan.total_steps,
+        "n_train": plan.n_train,
+        "n_val": len(plan.task.labels) - plan.n_train,
+        "seeds": [m.to_dict() for m in milestones],
+    }
+
+
+def fresh_milestones(plan: Plan, seeds: Sequence[int] | None = None) -> list[Milestones]:
+    seeds = plan.config.seeds if seeds is None else seeds
+    return [Milestones.for_run(s, plan.config.train) for s in seeds]
+
+
+def replayed_milestones(plan: Plan, records: list[dict],
+                        seeds: Sequence[int] | None = None) -> list[Milestones]:
+    """Milestones of ``seeds`` after folding in ``records`` (a resumed run, a sweep cell)."""
+    ms = fresh_milestones(plan, seeds)
+    by_seed = {m.seed: m for m in ms}
+    for r in records:
+        if r["seed"] in by_seed:
+            by_seed[r["seed"]].update(r)
+    return ms
+
+
+class RunWriter:
+    """The run directory of one run, from creation (or resume) to its final summary."""
+
+    def __init__(self, run: RunDir, plan: Plan, about: dict | None = None,
+                 milestones: list[Milestones] | None = None, prior_wall: float = 0.0,
+                 sinks: Sequence[MetricSink] = ()):
+        self.run, self.plan, self.about = run, plan, dict(about or {})
+        self.milestones = milestones if milestones is not None else fresh_milestones(plan)
+        self.sinks: list[MetricSink] = [JsonlSink(run), *sinks]
+        self.prior_wall = prior_wall
+        self._t0 = time.perf_counter()
+        # the engine's compile time so far (set by whoever runs the engine)
+        self.compile_clock: Callable[[], float] = lambda: 0.0
+        self._checkpoints: Checkpoints | None = None
+
+    # ----- opening -----
+
+    @classmethod
+    def create(cls, path: str | Path, plan: Plan, about: dict | None = None,
+               sinks: Sequence[MetricSink] = ()) -> RunWriter:
+        """A new run directory with its config and split (refuses one that holds anything)."""
+        run = RunDir(path)
+        run.check_new()
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.write_config(plan.config)
+        run.write_split(plan.config.seeds, plan.splits)
+        return cls(run, plan, about, sinks=sinks)
+
+    @classmethod
+    def reopen(cls, path: str | Path, plan: Plan, about: dict | None = None,
+               sinks: Sequence[MetricSink] = ()) -> tuple[RunWriter, int]:
+        """An existing run to continue from its latest state checkpoint: (writer, that step).
+        Records after the checkpoint are dropped (the resumed run recomputes them exactly)."""
+        run = RunDir(path)
+        run.check_resume(plan.config)
+        step = Checkpoints(run.checkpoints_path).latest_state_step()
+        if step is None:
+            raise ConfigError(f"cannot resume {str(run.path)!r}: no checkpoint in "
+                              f"{str(run.checkpoints_path)!r}; start a new run instead")
+        milestones = replayed_milestones(plan, run.truncate_metrics(step))
+        prior = float(run.read_summary().get("wall_time_s") or 0.0) \
+            if run.summary_path.exists() else 0.0
+        run.write_config(plan.config)  # a resumed run may have a new budget
+        return cls(run, plan, about, milestones, prior, sinks), step
+
+    @property
+    def checkpoints(self) -> Checkpoints:
+        if self._checkpoints is None:
+            self._checkpoints = Checkpoints(self.run.checkpoints_path)
+        return self._checkpoints
+
+    def restore_state(self, step: int, initial_state):
+        """The training state saved at ``step``, shaped like ``initial_state()`` returns."""
+        state, _ = self.checkpoints.restore_state(step, jax.eval_shape(initial_state))
+        return state
+
+    # ----- during the run -----
+
+    def wall(self) -> float:
+        """Wall time of the run so far, across resumes."""
+        return self.prior_wall + time.perf_counter() - self._t0
+
+    def on_eval(self, records: list[dict]) -> None:
+        for sink in self.sinks:
+            sink.write(records)
+
+    def checkpoint_metadata(self, step: int) -> dict:
+        plan = self.plan
+        return {"config": plan.config.to_dict(), "step": step, "epoch": plan.epoch_at(step),
+                "seeds": list(plan.config.seeds), "groklab_version": groklab.__version__}
+
+    def checkpoint(self, step: int, state, final: bool) -> None:
+        """Save the state (and parameters) at ``step``; mid-run, also a summary that says
+        ``interrupted``, so a kill from here on leaves a readable, resumable run."""
+        self.checkpoints.save(step, state.params, state, self.checkpoint_metadata(step))
+        if not final:
+            self.write_summary(step, "interrupted")
+
+    def summary(self, step: int, status: str, steps_per_s: float | None = None) -> dict:
+        return run_summary(self.plan, step, self.milestones, status, self.wall(),
+                           self.compile_clock(), steps_per_s) | self.about
+
+    def write_summary(self, step: int, status: str, steps_per_s: float | None = None) -> dict:
+        summary = self.summary(step, status, steps_per_s)
+        self.run.write_summary(summary)
+        return summary
+
+    # ----- the end -----
+
+    def finish(self, step: int, status: str, steps_per_s: float | None = None,
+               figures: bool = True, pdf: bool = False) -> dict:
+        """The final summary.json and the training-curve figures; returns the summary."""
+        self.close()
+        summary = self.write_summary(step, status, steps_per_s)
+        for sink in self.sinks:
+            sink.close(summary)
+        if figures:
+            self.plot_curves(summary, pdf)
+        return summary
+
+    def plot_curves(self, summary: dict, pdf: bool = False,
+                    records: list[dict] | None = None) -> None:
+        plan = self.plan
+        title = f"{plan.task.name} mod {plan.task.p} — {len(plan.config.seeds)} seed(s)"
+        records = self.run.read_metrics() if records is None else records
+        for name, log_x in (("curves.png", False), ("curves_logx.png", True)):
+            plot_training_curves(records, summary["seeds"], self.run.figures_path / name,
+                                 log_x=log_x, pdf=pdf, title=title)
+
+    def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+            self._checkpoints = None
