@@ -8,7 +8,11 @@ import re
 
 import numpy as np
 import pytest
-from groklab.report.figures import (
+from scipy import stats
+
+from groklab.cli.main import main
+from groklab.figures import conditions as figures
+from groklab.figures.conditions import (
     mean_band,
     plot_kaplan_meier,
     plot_phase_diagram,
@@ -16,10 +20,6 @@ from groklab.report.figures import (
     seed_matrix,
     survival_at,
 )
-from scipy import stats
-
-from groklab.cli.main import main
-from groklab.report import figures
 from groklab.report.run import over_seeds
 from groklab.stats import GrokTimes, kaplan_meier
 

@@ -19,12 +19,21 @@ from rich.console import Console
 from groklab.cli.main import main as cli
 from groklab.cli.progress import LiveProgress, print_result
 from groklab.config import RunConfig, apply_overrides
+from groklab.engine.setup import plan_run
+from groklab.errors import ConfigError
 from groklab.models import ModelConfig, build_model, count_params
 from groklab.tasks import make_task
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    try:  # bad overrides are one line before anything runs, as everywhere in groklab
+        run_cfg = apply_overrides(RunConfig(), ["seeds=[0,1,2]", "train.epochs=150",
+                                                "train.stop_at=0.99", *argv])
+        plan_run(run_cfg)
+    except ConfigError as exc:
+        print(f"groklab: error: {exc}", file=sys.stderr)
+        return 2
     console = Console(width=120)
     console.rule("1. tasks and presets")
     cli(["tasks", "--p", "97"])
@@ -42,8 +51,6 @@ def main(argv: list[str] | None = None) -> int:
 
     console.rule("3. the reference experiment: x/y mod 97, seed-teacher, 3 seeds, stop at 99 %")
     out = Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
-    run_cfg = apply_overrides(RunConfig(), ["seeds=[0,1,2]", "train.epochs=150",
-                                            "train.stop_at=0.99", *argv])
     console.print(f"training into {out} (Ctrl-C stops cleanly; `groklab train --out {out} "
                   "--resume` continues)")
     from groklab.experiments import train_run
