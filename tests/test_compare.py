@@ -1,12 +1,16 @@
-"""runs.compare: two runs with different budgets, censored seeds, speed-up and log-rank."""
+"""experiments.baseline_comparison: two runs with different budgets, censored seeds, speed-up
+and log-rank."""
 
 import json
 import math
 
 import pytest
-from groklab.distill.compare import write_comparison as distill_comparison
-from groklab.runs.compare import comparison_rows, write_comparison
 
+from groklab.experiments.baseline_comparison import (
+    comparison_rows,
+    write_comparison,
+    write_distill_comparison,
+)
 from groklab.stats import GrokTimes, logrank
 
 
@@ -74,7 +78,7 @@ def test_write_comparison_markdown_and_json(tmp_path):
 
 def test_distill_wrapper_and_missing_threshold(tmp_path):
     run_dir, base_dir = write(tmp_path)
-    md = distill_comparison(run_dir, base_dir).read_text()
+    md = write_distill_comparison(run_dir, base_dir).read_text()
     assert "Distilled student" in md and "Log-rank" in md and "| distilled |" in md
     with pytest.raises(ValueError, match="0.5"):
         comparison_rows({"a": RUN, "b": BASE}, thresholds=("0.5",))

@@ -160,11 +160,12 @@ class _Killed(BaseException):
 
 @pytest.mark.parametrize("where", ["after_cell", "inside_cell"])
 def test_batched_group_resumes_after_a_kill(batched_sweep, tmp_path, monkeypatch, where):
+    from groklab.experiments import writer as writer_mod
     from groklab.sweeps import group as group_mod
 
     out, _ = batched_sweep
     spec_path = write(tmp_path, BATCH_SPEC)
-    real_write, real_plot = group_mod._SplitOff._write, group_mod.plot_training_curves
+    real_write, real_plot = group_mod._SplitOff._write, writer_mod.plot_training_curves
     calls = {"write": 0, "plot": 0}
 
     def write_then_die(self, *a):
@@ -181,7 +182,7 @@ def test_batched_group_resumes_after_a_kill(batched_sweep, tmp_path, monkeypatch
     if where == "after_cell":
         monkeypatch.setattr(group_mod._SplitOff, "_write", write_then_die)
     else:
-        monkeypatch.setattr(group_mod, "plot_training_curves", die_mid_cell)
+        monkeypatch.setattr(writer_mod, "plot_training_curves", die_mid_cell)
     with pytest.raises(_Killed):
         run_sweep(load_spec(spec_path), tmp_path / "out", log=lambda line: None)
     monkeypatch.undo()

@@ -17,6 +17,7 @@ from groklab.cli.train_cmd import (
     check_checkpoint_dir,
     config_from_args,
     resume_as,
+    train_with_baseline,
     train_with_progress,
 )
 from groklab.config import RunConfig
@@ -97,8 +98,6 @@ def student_config(args, teacher: str, scale: float | None) -> RunConfig:
 
 
 def run(args) -> int:
-    from groklab.cli.progress import print_result
-
     if args.resume:
         return _resume(args)
     if not args.teacher:
@@ -116,25 +115,18 @@ def run(args) -> int:
     cfg = student_config(args, teacher, args.student_scale)
     out = Path(args.out or f"runs/{Path(teacher.partition('@')[0]).name}_student")
     check_checkpoint_dir(args, out)
+    scratch, scratch_out = None, out.with_name(out.name + "_scratch")
     if args.baseline:
         from groklab.distill.setup import resolve_student
+        from groklab.runs.rundir import RunDir
 
         # validated before anything trains: the baseline's directory must be free too
         scratch = dataclasses.replace(resolve_student(cfg), distill=dataclasses.replace(
             cfg.distill, strategies=()))
-        scratch_out = out.with_name(out.name + "_scratch")
-        from groklab.runs.rundir import RunDir
-
         RunDir(scratch_out).check_new()
-    summary = train_with_progress(cfg, out, args)
-    print_result(summary, out)
-    if args.baseline:
-        base = train_with_progress(scratch, scratch_out, args)
-        print_result(base, scratch_out)
-        from groklab.experiments.baseline_comparison import write_distill_comparison
+    from groklab.experiments.baseline_comparison import write_distill_comparison
 
-        path = write_distill_comparison(out, scratch_out)
-        print(path.read_text())
+    train_with_baseline(cfg, out, scratch, scratch_out, args, write_distill_comparison)
     return 0
 
 

@@ -192,6 +192,18 @@ def train_with_progress(cfg: RunConfig, out: Path, args) -> dict:
                          pdf=args.pdf)
 
 
+def train_with_baseline(cfg: RunConfig, out: Path, baseline: RunConfig | None,
+                        baseline_out: Path, args, compare) -> None:
+    """Train ``cfg`` into ``out`` and print its result; with a ``baseline`` config, train it into
+    ``baseline_out`` too and print ``compare(out, baseline_out)``'s comparison."""
+    from groklab.cli.progress import print_result
+
+    print_result(train_with_progress(cfg, out, args), out)
+    if baseline is not None:
+        print_result(train_with_progress(baseline, baseline_out, args), baseline_out)
+        print(compare(out, baseline_out).read_text())
+
+
 def resume_as(args, what: str, is_kind) -> int:
     """``--resume --out DIR`` of a run made by ``groklab distill`` / ``transfer``: its saved
     config, refused when ``is_kind(config)`` says it is another kind of run."""

@@ -18,7 +18,7 @@ from groklab.cli.train_cmd import (
     check_checkpoint_dir,
     config_from_args,
     resume_as,
-    train_with_progress,
+    train_with_baseline,
 )
 from groklab.config import RunConfig, TransferConfig
 from groklab.errors import ConfigError
@@ -86,7 +86,6 @@ def baseline_config(cfg: RunConfig, args) -> RunConfig:
 
 def run(args) -> int:
     from groklab.cli.distill_cmd import absolute_run_ref
-    from groklab.cli.progress import print_result
 
     if args.list_params:
         return _list_params(args.list_params)
@@ -102,7 +101,7 @@ def run(args) -> int:
     out = Path(args.out or f"runs/{Path(source.partition('@')[0]).name}_to_"
                            f"{cfg.task.name}_p{cfg.task.p}")
     check_checkpoint_dir(args, out)
-    scratch_out = out.with_name(out.name + "_scratch")
+    scratch, scratch_out = None, out.with_name(out.name + "_scratch")
     if args.baseline:
         from groklab.engine.setup import plan_run
         from groklab.runs.rundir import RunDir
@@ -114,15 +113,9 @@ def run(args) -> int:
         plan_run(scratch)
         RunDir(out).check_new()
         RunDir(scratch_out).check_new()
-    summary = train_with_progress(cfg, out, args)
-    print_result(summary, out)
-    if args.baseline:
-        base = train_with_progress(scratch, scratch_out, args)
-        print_result(base, scratch_out)
-        from groklab.experiments.baseline_comparison import write_transfer_comparison
+    from groklab.experiments.baseline_comparison import write_transfer_comparison
 
-        path = write_transfer_comparison(out, scratch_out)
-        print(path.read_text())
+    train_with_baseline(cfg, out, scratch, scratch_out, args, write_transfer_comparison)
     return 0
 
 
