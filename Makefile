@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(PY):
 	python3 -m venv .venv
@@ -16,9 +16,15 @@ $(STAMP): $(PY) pyproject.toml
 demo: $(STAMP)
 	$(PY) -m groklab.demo $(ARGS)
 
+# The whole suite; test-fast skips the tests marked slow (those that train or compile several
+# programs): a check in about a minute while editing.
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m pytest -m "not slow"
 
 # The benchmark suite (~13 min on 2 cores): writes benchmarks/results.json and the generated
 # tables of BENCHMARKS.md. ARGS=--quick for a smoke test.

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from conftest import SHARED_SOURCE as TEACHER_SETS  # noqa: E402
 from groklab.cli.main import main
 from groklab.config import RunConfig, apply_overrides
 from groklab.distill.setup import parse_strategies, prepare, resolve_student, scaled_model
@@ -28,16 +29,11 @@ from groklab.objectives.distill_losses import (
     uncertainty_weighted,
 )
 
-TEACHER_SETS = ["task.name=add", "task.p=11", "task.train_fraction=0.6", "model.d_model=32",
-                "model.n_heads=2", "model.d_mlp=64", "model.n_layers=1", "model.dropout=0.0",
-                "train.batch_size=32", "train.epochs=6", "seeds=[0, 1]"]
-
 
 @pytest.fixture(scope="module")
-def teacher(tmp_path_factory):
-    out = tmp_path_factory.mktemp("teacher") / "run"
-    train_run(apply_overrides(RunConfig(), TEACHER_SETS), out, figures=False)
-    return out
+def teacher(shared_source):
+    """The session's shared trained run (conftest.shared_source) as the teacher."""
+    return shared_source
 
 
 def student(teacher_dir, *sets):

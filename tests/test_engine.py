@@ -175,8 +175,10 @@ def test_seeds_split_across_devices_give_the_same_metrics():
 
     script = Path(__file__).parent / "scripts" / "sharded_run.py"
 
+    from conftest import TEST_XLA_FLAG
+
     def run_with(flags):
-        env = {**os.environ, "XLA_FLAGS": flags}
+        env = {**os.environ, "XLA_FLAGS": f"{flags} {TEST_XLA_FLAG}"}
         out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
                              text=True, timeout=300, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])

@@ -4,6 +4,8 @@ that changes any number is caught. XLA's CPU code is deterministic for one jaxli
 processor; on another processor or jaxlib the same records must agree to float32 rounding."""
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,7 +28,15 @@ def _close(got: dict, want: dict) -> None:
 
 
 def test_reference_runs_write_the_stored_metrics(tmp_path):
-    paths = reference_runs.make(tmp_path)
+    # in a fresh process with the XLA flags a user gets (conftest lowers the optimization level)
+    from conftest import TEST_XLA_FLAG
+
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace(TEST_XLA_FLAG, "").strip()
+    done = subprocess.run([sys.executable, reference_runs.__file__, str(tmp_path)], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    paths = reference_runs.paths(tmp_path)
     stored = reference_runs.STORED
     same_machine = json.loads((stored / "machine.json").read_text()) == reference_runs.machine()
     for name, path in paths.items():

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import SHARED_SOURCE as SOURCE_SETS  # noqa: E402
 from groklab.cli.main import main
 from groklab.config import RunConfig, apply_overrides
 from groklab.engine.setup import init_params, plan_run
@@ -22,16 +23,11 @@ from groklab.transfer.patterns import matches, select
 from groklab.transfer.setup import prepare
 from groklab.transfer.vocab import remap, token_map
 
-SOURCE_SETS = ["task.name=add", "task.p=11", "task.train_fraction=0.6", "model.d_model=32",
-               "model.n_heads=2", "model.d_mlp=64", "model.n_layers=1", "model.dropout=0.0",
-               "train.batch_size=32", "train.epochs=6", "seeds=[0, 1]"]
-
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    out = tmp_path_factory.mktemp("source") / "run"
-    train_run(apply_overrides(RunConfig(), SOURCE_SETS), out, figures=False)
-    return out
+def source(shared_source):
+    """The session's shared trained run (conftest.shared_source) as the source."""
+    return shared_source
 
 
 def target(source_dir, *sets):

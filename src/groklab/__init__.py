@@ -4,4 +4,4 @@ from groklab import xla_flags
 
 xla_flags.apply()  # before anything starts JAX's CPU backend
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -63,9 +63,14 @@ def make(out: Path) -> dict[str, Path]:
     spec = out / "sweep.yaml"
     spec.write_text(SWEEP)
     assert main(["sweep", str(spec), "--out", str(out / "sweep")]) == 0
-    cells = sorted(p.name for p in (out / "sweep" / "cells").iterdir())
+    return paths(out)
+
+
+def paths(out: Path) -> dict[str, Path]:
+    """name -> metrics.jsonl of the reference runs trained into ``out``."""
+    cells = sorted(p.name for p in (Path(out) / "sweep" / "cells").iterdir())
     names = {"cell0": cells[0], "cell1": cells[1]}
-    return {k: out / v.format(**names) / "metrics.jsonl" for k, v in RUNS.items()}
+    return {k: Path(out) / v.format(**names) / "metrics.jsonl" for k, v in RUNS.items()}
 
 
 if __name__ == "__main__":

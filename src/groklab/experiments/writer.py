@@ -143,7 +143,14 @@ class RunWriter:
 
     def restore_state(self, step: int, initial_state):
         """The training state saved at ``step``, shaped like ``initial_state()`` returns."""
-        state, _ = self.checkpoints.restore_state(step, jax.eval_shape(initial_state))
+        try:
+            state, _ = self.checkpoints.restore_state(step, jax.eval_shape(initial_state))
+        except (ValueError, KeyError, TypeError) as e:  # Orbax: the saved tree differs
+            raise ConfigError(
+                f"cannot resume {str(self.run.path)!r}: its training state at step {step} "
+                f"does not have the layout groklab {groklab.__version__} trains with (written "
+                f"by another version?); start a new run from its config instead "
+                f"({type(e).__name__})") from None
         return state
 
     # ----- during the run -----
