@@ -37,6 +37,7 @@ def load(run, name):
     return json.loads((run / "analysis" / f"{name}.json").read_text())
 
 
+@pytest.mark.slow
 def test_analysis_files_and_contents(runs):
     a, _ = runs
     about = load(a, "about")
@@ -67,6 +68,7 @@ def test_analysis_files_and_contents(runs):
     assert (a / "analysis" / "figures" / "progress_measures.png").exists()
 
 
+@pytest.mark.slow
 def test_a_run_compared_with_itself_has_cka_one_and_depths_are_mapped(runs):
     a, b = runs
     same, other = load(a, "compare")["runs"]
@@ -80,6 +82,7 @@ def test_a_run_compared_with_itself_has_cka_one_and_depths_are_mapped(runs):
     assert "CKA blocks.1" in table and table.count("\n") == 5  # header, rule, 3 models
 
 
+@pytest.mark.slow
 def test_checkpoints_followed_in_time_match_a_direct_computation(runs):
     a, _ = runs
     evo = load(a, "evolution")
@@ -98,6 +101,7 @@ def test_checkpoints_followed_in_time_match_a_direct_computation(runs):
     assert rec["val_acc"] == pytest.approx(logged[(1, steps[1])]["val_acc"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_the_run_report_includes_the_analysis(runs):
     a, _ = runs
     assert main(["report", str(a)]) == 0
@@ -114,6 +118,7 @@ def test_the_run_report_includes_the_analysis(runs):
     (["--key_threshold", "0"], "--key_threshold 0.0 must be > 0"),
     (["--ig_steps", "-1"], "--ig_steps -1 must be >= 0"),
 ])
+@pytest.mark.slow
 def test_bad_analysis_input_is_one_line(runs, capsys, tmp_path, extra, message):
     a, _ = runs
     out = tmp_path / "out"
@@ -130,6 +135,7 @@ def _copy_run(src, dst):
     return dst
 
 
+@pytest.mark.slow
 def test_comparing_other_tasks_or_splits_needs_force(runs, capsys, tmp_path):
     a, _ = runs
     # the same models, relabelled as trained on x−y mod 7 (same vocabulary, so they load)

@@ -69,6 +69,7 @@ def test_effective_ranks_against_numpy_svd():
                                                             rel=1e-3)
 
 
+@pytest.mark.slow
 def test_uniform_attention_has_log2_n_bits_and_single_key_queries_are_excluded():
     T, H = 4, 2
     allowed = admissible_keys(T, causal=True)
@@ -87,6 +88,7 @@ def test_uniform_attention_has_log2_n_bits_and_single_key_queries_are_excluded()
         np.full((1, T), 2.0))
 
 
+@pytest.mark.slow
 def test_weight_statistics_against_numpy():
     w = np.array([[3.0, -4.0], [0.0, 0.0005]])
     s = tensor_stats(jnp.asarray(w))
@@ -121,6 +123,7 @@ def tiny_model():
     return build_model(cfg, jax.random.key(0))
 
 
+@pytest.mark.slow
 def test_patching_the_embedding(tiny_model):
     tokens = jnp.asarray([[1, 2, 8], [3, 4, 8]])
     base = tiny_model(tokens)
@@ -133,6 +136,7 @@ def test_patching_the_embedding(tiny_model):
     assert np.asarray(rec.values["blocks.0.hook_resid_pre"][0]) == pytest.approx(pos, abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["none", "rmsnorm"])
 def test_integrated_gradients_are_complete(norm):
     cfg = ModelConfig.nanda2023(d_model=16, n_heads=2, d_head=8, d_mlp=32, norm=norm)

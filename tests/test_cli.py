@@ -72,6 +72,7 @@ def test_malformed_and_missing_config_files(capsys, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_run_directory_contract_and_reproduction(capsys, tmp_path):
     out = tmp_path / "run"
     code, stdout, _ = cli(capsys, "train", *TINY, "--epochs", "4", "--num_seeds", "2",
@@ -117,6 +118,7 @@ def test_run_directory_contract_and_reproduction(capsys, tmp_path):
     assert_one_line_error(code, err, "cannot resume", "optim.learning_rate")
 
 
+@pytest.mark.slow
 def test_resume_without_a_run_or_checkpoint(capsys, tmp_path):
     code, _, err = cli(capsys, "train", *TINY, "--out", str(tmp_path / "empty"), "--resume")
     assert_one_line_error(code, err, "nothing to resume")
@@ -132,6 +134,7 @@ def test_resume_without_a_run_or_checkpoint(capsys, tmp_path):
     assert_one_line_error(code, err, "no checkpoint")
 
 
+@pytest.mark.slow
 def test_resume_needs_only_the_run_directory(capsys, tmp_path):
     run = tmp_path / "r"
     assert cli(capsys, "train", *TINY, "--epochs", "2", "--out", str(run))[0] == 0
@@ -140,6 +143,7 @@ def test_resume_needs_only_the_run_directory(capsys, tmp_path):
     assert json.loads((run / "summary.json").read_text())["epoch"] == 3
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_matches_an_uninterrupted_run(capsys, tmp_path):
     args = [*TINY, "--epochs", "300", "--num_seeds", "2", "--set", "train.checkpoint_every=60"]
     full = tmp_path / "full"
@@ -170,6 +174,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(capsys, tmp_path):
         json.loads((full / "summary.json").read_text())["seeds"]
 
 
+@pytest.mark.slow
 def test_tasks_and_presets_commands(capsys, tmp_path):
     code, out, _ = cli(capsys, "tasks", "--p", "97")
     assert code == 0 and "9,312" in out and "14,400" in out and "s5_conjugate" in out

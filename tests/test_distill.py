@@ -63,6 +63,7 @@ def test_kd_is_t_squared_kl_of_the_softened_distributions():
     assert float(kd_per_row(jnp.asarray(zt), jnp.asarray(zt), 2.0).max()) < 1e-6
 
 
+@pytest.mark.slow
 def test_kd_objective_at_t1_alpha0_equals_kl_of_the_two_models():
     cfg = ModelConfig.seed_teacher()
     s_cfg = dataclasses.replace(cfg, d_model=32, d_mlp=64, n_layers=1, dropout=0.0,
@@ -114,6 +115,7 @@ def test_attention_loss_head_averages_only_when_head_counts_differ():
                                attention_per_row([a], [b]) / 2, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_feature_loss_cannot_be_driven_to_zero_by_shrinking_the_projector():
     rng = np.random.default_rng(2)
     hs, ht = jnp.asarray(rng.normal(size=(64, 8))), jnp.asarray(rng.normal(size=(64, 24)))
@@ -161,6 +163,7 @@ def test_strategies_and_scaled_students():
     assert teacher_ref("r@120").kind == "step"
 
 
+@pytest.mark.slow
 def test_model_fields_set_for_a_scaled_student_win_over_the_scaling(teacher):
     cfg = resolve_student(student(teacher, "distill.student_scale=0.5", "model.dropout=0.3",
                                   "model.dropout_rng=threefry"))
@@ -172,6 +175,7 @@ def test_model_fields_set_for_a_scaled_student_win_over_the_scaling(teacher):
 
 # ----- end to end at tiny size -----
 
+@pytest.mark.slow
 def test_student_reuses_the_teacher_split_and_leaves_the_teacher_untouched(teacher, tmp_path):
     before = digest(teacher)
     cfg = student(teacher, "distill.strategies=[logit, attention, 'feature:0.5']",
@@ -197,6 +201,7 @@ def test_student_reuses_the_teacher_split_and_leaves_the_teacher_untouched(teach
     assert len(table) == 4 and "CKA blocks.0" in table[0] and table[3].startswith("| s |")
 
 
+@pytest.mark.slow
 def test_distill_run_resumes_exactly_with_a_projector_in_its_state(teacher, tmp_path):
     cfg = student(teacher, "distill.strategies=[feature]", "distill.student_scale=0.5",
                   "train.epochs=4", "train.checkpoint_every=6")
@@ -208,6 +213,7 @@ def test_distill_run_resumes_exactly_with_a_projector_in_its_state(teacher, tmp_
         (tmp_path / "full" / "metrics.jsonl").read_text()
 
 
+@pytest.mark.slow
 def test_early_stopped_teacher_and_adamw_to_muon(teacher, tmp_path, capsys):
     code = main(["distill", "--teacher", f"{teacher}@epoch=1", "--optimizer", "muon",
                  "--strategies", "logit,attention", "--epochs", "2", "--quiet",
@@ -231,6 +237,7 @@ def test_early_stopped_teacher_and_adamw_to_muon(teacher, tmp_path, capsys):
     assert jax.tree.leaves(t.loaded.params)[0].shape[0] == 1
 
 
+@pytest.mark.slow
 def test_baseline_and_chain(teacher, tmp_path, capsys):
     code = main(["distill", "--teacher", str(teacher), "--epochs", "2", "--baseline",
                  "--quiet", "--out", str(tmp_path / "s")])
@@ -260,6 +267,7 @@ def test_baseline_and_chain(teacher, tmp_path, capsys):
     (["--alpha", "1.5"], "alpha=1.5"),
     (["--seeds", "0,7"], "seeds [7] are not seeds of teacher"),
 ])
+@pytest.mark.slow
 def test_bad_distill_input_is_one_line(teacher, tmp_path, capsys, argv, fragment):
     out = tmp_path / "s"
     code = main(["distill", "--teacher", str(teacher), "--quiet", "--out", str(out), *argv])
@@ -268,6 +276,7 @@ def test_bad_distill_input_is_one_line(teacher, tmp_path, capsys, argv, fragment
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_bad_teachers_are_one_line(teacher, tmp_path, capsys):
     empty = tmp_path / "nockpt"
     train_run(apply_overrides(RunConfig(), TEACHER_SETS + ["train.epochs=1"]), empty,
@@ -288,6 +297,7 @@ def test_bad_teachers_are_one_line(teacher, tmp_path, capsys):
         prepare(student(teacher, "distill.ground_truth=false", "distill.strategies=[]"))
 
 
+@pytest.mark.slow
 def test_the_distill_matrix_example_expands_and_validates(teacher, tmp_path):
     from pathlib import Path
 

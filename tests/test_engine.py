@@ -31,6 +31,7 @@ def by_seed(records, seed):
     return [r for r in records if r["seed"] == seed]
 
 
+@pytest.mark.slow
 def test_same_config_twice_gives_identical_metrics(tiny_overrides):
     _, a = run(tiny_overrides, seeds=(0, 1))
     _, b = run(tiny_overrides, seeds=(0, 1))
@@ -38,6 +39,7 @@ def test_same_config_twice_gives_identical_metrics(tiny_overrides):
     assert len(a) == 2 * 6  # one record per seed per epoch
 
 
+@pytest.mark.slow
 def test_seed_k_of_a_vmapped_run_equals_a_one_seed_run(tiny_overrides):
     _, multi = run(tiny_overrides, seeds=(0, 1, 2))
     _, single = run(tiny_overrides, seeds=(1,))
@@ -50,6 +52,7 @@ def test_seed_k_of_a_vmapped_run_equals_a_one_seed_run(tiny_overrides):
     assert by_seed(multi, 0)[-1]["train_loss"] != by_seed(multi, 1)[-1]["train_loss"]
 
 
+@pytest.mark.slow
 def test_a_diverging_seed_is_marked_and_the_others_finish(tiny_overrides):
     result, records = run(tiny_overrides + ["optim.warmup_steps=0"], seeds=(0, 1, 2),
                           per_seed={"learning_rate": [1e-3, 1e9, 1e-3],
@@ -65,6 +68,7 @@ def test_a_diverging_seed_is_marked_and_the_others_finish(tiny_overrides):
         alone[-1]["train_loss"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_stop_at_stops_when_every_seed_reaches_it():
     overrides = ["task.p=5", "model.d_model=16", "model.n_layers=1", "model.dropout=0.0",
                  "train.batch_size=64", "train.epochs=400", "optim.learning_rate=1e-2",
@@ -100,6 +104,7 @@ def test_full_batch_when_batch_exceeds_training_set(tiny_overrides):
     assert plan.batch_size == plan.n_train and plan.steps_per_epoch == 1
 
 
+@pytest.mark.slow
 def test_evaluation_matches_a_direct_forward_pass(tiny_overrides):
     from flax import nnx
 
@@ -130,6 +135,7 @@ def test_seed_keys_depend_on_the_seed_value_only():
                             == jax.random.key_data(a.init)))
 
 
+@pytest.mark.slow
 def test_trainable_mask_freezes_parameters(tiny_overrides):
     cfg = apply_overrides(RunConfig(), tiny_overrides)
     plan = plan_run(cfg)
@@ -164,6 +170,7 @@ def test_milestones_from_hand_made_records():
     assert d["grokked"] is False
 
 
+@pytest.mark.slow
 def test_seeds_split_across_devices_give_the_same_metrics():
     """With 2 (forced CPU) devices the seed axis is sharded across them; the metrics equal the
     single-device run within float tolerance."""
@@ -193,6 +200,7 @@ def test_seeds_split_across_devices_give_the_same_metrics():
             assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
 
 
+@pytest.mark.slow
 def test_engine_equals_the_plain_reference_trainer(tiny_overrides):
     """Dropout off, the compiled engine (vmapped scan, padded last batch, last-position forward)
     and the plain per-step trainer (host batches, full forward) give the same metrics after each
@@ -230,6 +238,7 @@ def test_shared_prefix_split_of_a_task_table():
     np.testing.assert_array_equal(shared_prefix(rows).suffix, rows)
 
 
+@pytest.mark.slow
 def test_shared_prefix_evaluation_gives_the_same_metrics(tiny_overrides):
     over = tiny_overrides + ["train.epochs=3"]
     _, shared = run(over, seeds=(0, 1))

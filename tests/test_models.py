@@ -18,6 +18,7 @@ def resolved(cfg, task=DIV97):
     return cfg.resolve_for_task(task.d_vocab, task.n_ctx, task.operand_positions)
 
 
+@pytest.mark.slow
 def test_seed_teacher_and_student_parameter_counts():
     # the seeds' published counts (vocab 99)
     assert count_params(build_model(resolved(ModelConfig.seed_teacher()))) == 550_272
@@ -32,6 +33,7 @@ def test_parameter_count_formula_for_power2022():
     assert count_params(build_model(cfg)) == expected
 
 
+@pytest.mark.slow
 def test_causal_mask_blocks_gradients_from_later_inputs():
     cfg = resolved(ModelConfig.seed_teacher(d_model=16, dropout=0.0))
     model = build_model(cfg, 1)
@@ -79,6 +81,7 @@ OPTIONS = dict(
 )
 
 
+@pytest.mark.slow
 def test_every_option_combination_builds_and_runs_forward():
     task = make_task("add", 5)
     tokens = jnp.asarray(task.tokens[:6])
@@ -113,6 +116,7 @@ def test_options_change_the_parameter_tree():
     assert count_params(build_model(biased)) > count_params(build_model(base))
 
 
+@pytest.mark.slow
 def test_dropout_only_with_a_key():
     cfg = resolved(ModelConfig.seed_teacher(d_model=16, dropout=0.5))
     model = build_model(cfg, 0)
@@ -123,6 +127,7 @@ def test_dropout_only_with_a_key():
     assert not np.allclose(c, a) and not np.allclose(c, d)
 
 
+@pytest.mark.slow
 def test_intermediate_shapes():
     cfg = resolved(ModelConfig.nanda2023(), make_task("add", 11, "no_op"))
     model = build_model(cfg, 0)
@@ -217,6 +222,7 @@ def test_unknown_preset():
         model_preset("gpt5")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("positions", ["rope", "alibi", "learned"])
 @pytest.mark.parametrize("norm_position", ["pre", "post"])
 def test_last_position_path_equals_the_full_forward(positions, norm_position):
@@ -244,6 +250,7 @@ def test_last_position_path_equals_the_full_forward(positions, norm_position):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("positions", ["rope", "alibi", "learned", "none"])
 @pytest.mark.parametrize("norm_position", ["pre", "post"])
 def test_shared_prefix_logits_equal_the_full_forward(positions, norm_position):
@@ -270,6 +277,7 @@ def test_dense_on_rows_equals_the_linear_layer():
     assert _dense(layer, x).shape == (4, 3, 5)
 
 
+@pytest.mark.slow
 def test_short_context_attention_equals_the_matmul_form(monkeypatch):
     """Rows of ≤ SHORT_CONTEXT tokens compute attention with elementwise products and sums; the
     result equals the batched-matmul form (tolerance 1e-5, float32), gradients included."""

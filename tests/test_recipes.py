@@ -312,6 +312,7 @@ def stablemax_grad_np(z, y):
     return out
 
 
+@pytest.mark.slow
 def test_stablemax_gradient_matches_by_hand_and_is_finite_for_huge_logits():
     z = np.array([2.0, 0.5, -1.0, -3.0])
     for y in (0, 1, 3):
@@ -351,6 +352,7 @@ ROWS = np.array([
 ])
 
 
+@pytest.mark.slow
 def test_sparsemax_is_the_simplex_projection():
     rng = np.random.default_rng(0)
     z = np.concatenate([ROWS, rng.normal(size=(5, 6)) * 2.0])
@@ -436,6 +438,7 @@ HIDDEN = {f"blocks.{i}.{m}.kernel" for i in (0, 1)
                     "mlp.w_out")}
 
 
+@pytest.mark.slow
 def test_muon_routes_exactly_the_hidden_block_matrices():
     params = seed_teacher_params()
     names = set(hidden_matrix_names(params))
@@ -451,6 +454,7 @@ def test_muon_routes_exactly_the_hidden_block_matrices():
     assert hidden_matrix_names(nnx.state(mlp, nnx.Param)) == []
 
 
+@pytest.mark.slow
 def test_muon_orthogonalizes_hidden_matrices_and_adam_steps_the_rest():
     params = seed_teacher_params()
     rng = np.random.default_rng(0)

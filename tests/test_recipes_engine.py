@@ -32,6 +32,7 @@ def run(overrides, seeds=(0,), stop_after=None, state=None, start=0):
     return eng, eng.run(state=state, start_step=start, hooks=hooks), records
 
 
+@pytest.mark.slow
 def test_float64_loss_compiles_to_64_bit_and_agrees_with_float32(tiny_overrides):
     eng64 = engine_for(tiny_overrides + ["train.loss_dtype=float64", "train.epochs=2"])
     state = eng64.initial_state()
@@ -83,6 +84,7 @@ def test_float64_loss_compiles_to_64_bit_and_agrees_with_float32(tiny_overrides)
     assert lo64 <= round(sc64 * len(z)) <= hi64
 
 
+@pytest.mark.slow
 def test_increasing_batch_compiles_once_per_size_and_counts_epochs(tiny_overrides):
     over = tiny_overrides + ["train.batch_schedule=increasing", "train.batch_start=2",
                              "train.batch_stages=3"]
@@ -95,6 +97,7 @@ def test_increasing_batch_compiles_once_per_size_and_counts_epochs(tiny_override
     assert result.step == 2 * 11 + 2 * 6 + 2 * 3
 
 
+@pytest.mark.slow
 def test_operand_curriculum_starts_with_the_smallest_operands(tiny_overrides):
     eng = engine_for(tiny_overrides + ["train.curriculum=operand", "train.curriculum_start=0.4",
                                        "train.curriculum_epochs=3"])
@@ -111,6 +114,7 @@ def test_operand_curriculum_starts_with_the_smallest_operands(tiny_overrides):
     assert len(set(np.asarray(late))) == 8
 
 
+@pytest.mark.slow
 def test_loss_curriculum_reranks_training_rows_by_current_loss(tiny_overrides):
     eng = engine_for(tiny_overrides + ["train.curriculum=loss", "train.epochs=1"])
     result = eng.run()
@@ -122,6 +126,7 @@ def test_loss_curriculum_reranks_training_rows_by_current_loss(tiny_overrides):
     assert np.all(np.diff(ranked) >= 0) and sorted(order) == list(range(eng.plan.n_train))
 
 
+@pytest.mark.slow
 def test_adaptive_weight_decay_follows_its_rule(tiny_overrides):
     over = tiny_overrides + ["optim.wd_schedule=adaptive", "optim.wd_adaptive_gap=0.05",
                              "optim.wd_adaptive_factor=1.5", "train.epochs=8",
@@ -141,6 +146,7 @@ STATEFUL = ["train.batch_schedule=curriculum", "train.curriculum=loss", "train.b
             "optim.lr_schedule=plateau", "optim.plateau_patience=1"]
 
 
+@pytest.mark.slow
 def test_resume_mid_run_matches_an_uninterrupted_run_with_stateful_recipes(tiny_overrides):
     over = tiny_overrides + STATEFUL
     _, full, full_rec = run(over, seeds=(0, 1))
@@ -152,6 +158,7 @@ def test_resume_mid_run_matches_an_uninterrupted_run_with_stateful_recipes(tiny_
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", [["optim.name=muon"], ["optim.grokfast=ma",
                                                          "optim.grokfast_window=4"],
                                     ["optim.sam_rho=0.05", "optim.orthograd=true"]])
@@ -165,6 +172,7 @@ def test_seed_k_of_a_vmapped_recipe_run_equals_a_one_seed_run(tiny_overrides, re
             assert a[k] == pytest.approx(b[k], rel=2e-5, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_omnigrok_keeps_the_scaled_initial_norm(tiny_overrides):
     _, _, base = run(tiny_overrides + ["train.epochs=1"])
     _, _, rec = run(tiny_overrides + ["optim.constrain_norm=true", "optim.init_scale=3",
@@ -212,6 +220,7 @@ def test_detector_scoring():
 # ----- CLI -----
 
 
+@pytest.mark.slow
 def test_cli_recipes_flags_and_presets_are_recorded(capsys, tmp_path):
     out = tmp_path / "run"
     code = main(["train", "--preset", "seed-teacher", "--p", "7", "--set", "model.d_model=16",
@@ -253,6 +262,7 @@ def test_cli_bad_recipe_input_is_one_line(capsys, tmp_path, argv, fragment):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_detector_fires_before_val_095_on_a_real_grokking_run():
     """x+y mod 23, one layer, weight decay 1: the seeds memorize by step 100 and reach val 0.95
     after 1000+ steps; the detector must fire before that, from the curves alone."""

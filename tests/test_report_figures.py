@@ -148,6 +148,7 @@ def _text(html: str) -> str:
     return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]*", "", html)
 
 
+@pytest.mark.slow
 def test_sweep_report_writes_figures_and_a_self_contained_html(tmp_path):
     _sweep_dir(tmp_path, ["adamw", "<muon>"])
     (tmp_path / "figures").mkdir()
@@ -168,6 +169,7 @@ def test_sweep_report_writes_figures_and_a_self_contained_html(tmp_path):
     assert "synthetic &lt;2x2&gt;" in html
 
 
+@pytest.mark.slow
 def test_report_of_a_tiny_real_run(tmp_path, capsys, tiny_overrides):
     run = tmp_path / "run"
     sets = [a for o in tiny_overrides for a in ("--set", o)]

@@ -58,6 +58,7 @@ def test_bad_specs_name_the_value(tmp_path, text, match):
         load_spec(write(tmp_path, text))
 
 
+@pytest.mark.slow
 def test_sweep_writes_the_table_and_skips_or_resumes_cells(tmp_path, capsys):
     spec_path = write(tmp_path, TINY_BASE + """
 num_seeds: 2
@@ -128,6 +129,7 @@ def batched_sweep(tmp_path_factory):
     return out, logs
 
 
+@pytest.mark.slow
 def test_cells_differing_in_lr_and_wd_share_one_program(batched_sweep):
     out, logs = batched_sweep
     assert "in 1 compiled program(s)" in logs[0]
@@ -143,6 +145,7 @@ def test_cells_differing_in_lr_and_wd_share_one_program(batched_sweep):
     assert s["config"]["rng_seeds"] == [] and s["config"]["per_seed"] == {}
 
 
+@pytest.mark.slow
 def test_batched_cells_equal_one_program_per_cell(batched_sweep, tmp_path):
     """A member of a shared program is exactly the run it stands for: the same table, metrics,
     milestones, stop step and checkpoints as one compile per cell (bitwise on this CPU)."""
@@ -158,6 +161,7 @@ class _Killed(BaseException):
     """Stands for kill -9: nothing after it runs, no cleanup."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["after_cell", "inside_cell"])
 def test_batched_group_resumes_after_a_kill(batched_sweep, tmp_path, monkeypatch, where):
     from groklab.experiments import writer as writer_mod
@@ -197,6 +201,7 @@ def test_batched_group_resumes_after_a_kill(batched_sweep, tmp_path, monkeypatch
     assert _fingerprint(tmp_path / "out") == _fingerprint(out)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # ray.init: fork + exec
 def test_ray_backend_gives_the_local_table(batched_sweep, tmp_path):
     """Two groups (max_members 4) as two Ray tasks on a local Ray instance started here."""

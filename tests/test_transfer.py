@@ -78,6 +78,7 @@ def test_patterns_match_whole_dotted_parts():
 
 # ----- the initial parameters -----
 
+@pytest.mark.slow
 def test_source_parameters_carry_over_and_reinit_really_reinitializes(source):
     cfg = target(source, "transfer.reinit=[unembed]")
     t = prepare(cfg)
@@ -94,6 +95,7 @@ def test_source_parameters_carry_over_and_reinit_really_reinitializes(source):
     assert t.about["transfer"]["steps"] == [18, 18]
 
 
+@pytest.mark.slow
 def test_frozen_parameters_are_bitwise_unchanged_and_the_others_train(source, tmp_path):
     before = digest(source)
     out = tmp_path / "t"
@@ -123,6 +125,7 @@ def test_frozen_parameters_are_bitwise_unchanged_and_the_others_train(source, tm
     assert f"source: {source}" in saved and "- blocks.*.attn" in saved
 
 
+@pytest.mark.slow
 def test_a_single_seed_source_starts_every_seed_and_the_run_resumes(source, tmp_path):
     one = tmp_path / "one"
     train_run(apply_overrides(RunConfig(), [*SOURCE_SETS, "seeds=[1]", "train.epochs=2"]),
@@ -165,6 +168,7 @@ def test_vocab_maps_against_a_hand_computation():
     np.testing.assert_array_equal(out[28:30], two[24:26])
 
 
+@pytest.mark.slow
 def test_cross_modulus_transfer_maps_embedding_and_unembedding_rows(source):
     t = prepare(target(source, "task.p=13", "transfer.vocab_map=copy"))
     got, src = named(t.params), source_params(source)
@@ -179,6 +183,7 @@ def test_cross_modulus_transfer_maps_embedding_and_unembedding_rows(source):
     assert t.plan.task.p == 13 and t.plan.config.model.d_vocab == 15
 
 
+@pytest.mark.slow
 def test_a_different_kind_of_vocabulary_needs_reinit_of_embed_and_unembed(source):
     with pytest.raises(ConfigError, match="not the same kind; re-initialize the vocabulary "
                                           "with --reinit embed,unembed"):
@@ -189,6 +194,7 @@ def test_a_different_kind_of_vocabulary_needs_reinit_of_embed_and_unembed(source
 
 # ----- the command line, with its baseline -----
 
+@pytest.mark.slow
 def test_transfer_command_with_a_baseline_writes_the_comparison(source, tmp_path, capsys):
     out = tmp_path / "t"
     rc = main(["transfer", "--from", f"{source}@step=18", "--task", "sub", "--freeze",
@@ -223,6 +229,7 @@ def test_transfer_command_with_a_baseline_writes_the_comparison(source, tmp_path
     (["--baseline_epochs", "3"], "need --baseline"),
     (["--checkpoint_dir", "/elsewhere"], "groklab keeps checkpoints in the run directory"),
 ])
+@pytest.mark.slow
 def test_bad_transfer_input_is_one_line(source, tmp_path, capsys, args, message):
     out = tmp_path / "t"
     rc = main(["transfer", "--from", str(source), "--task", "sub", "--out", str(out),
@@ -232,6 +239,7 @@ def test_bad_transfer_input_is_one_line(source, tmp_path, capsys, args, message)
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_source_without_checkpoints_or_config_is_refused(tmp_path, capsys, source):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -265,6 +273,7 @@ def _example(name, source, tmp_path, *replacements):
     return path
 
 
+@pytest.mark.slow
 def test_transfer_examples_validate_and_the_add_sub_study_runs(source, tmp_path):
     from groklab.report.write import write_report
     from groklab.sweeps import load_spec
