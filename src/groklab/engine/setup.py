@@ -261,11 +261,11 @@ def init_params(plan: Plan):
     (``seed_keys(seed).init``), so seed k of a multi-seed run starts where a one-seed run with
     seed k does.
 
-    One jitted initialization serves every seed in turn (and every run of the same model in
-    this process). It gives the very bits ``jax.jit(jax.vmap(init))`` over the keys gives
-    (tests/test_engine.py checks this) at less than half the compile time (the vmapped program
-    cost ≈ 5 s of XLA compilation even for a tiny model); op-by-op execution would be cheaper
-    still but rounds the normal initializers differently in the last bit."""
+    One jitted initialization serves every seed in turn, and every later run of the same model
+    in this process (a second engine of the reference workload: 2.5 s → 0.1 s, BENCHMARKS.md).
+    It gives the very bits ``jax.jit(jax.vmap(init))`` over the keys gives (tests/test_engine.py
+    checks this); op-by-op execution would round the normal initializers differently in the
+    last bit."""
     from groklab.engine.program import seed_keys
 
     cfg = plan.config.model
