@@ -198,7 +198,7 @@ def _coerce(hint, value, key: str):
 def _is_intlike(value) -> bool:
     try:
         return float(value) == int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: ±inf
         return False
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,7 @@ class EngineSetup:
 
 def plan_run(cfg: RunConfig) -> Plan:
     """Validate every part of ``cfg`` and compute the run's sizes. Raises ConfigError."""
+    _check_finite(cfg.to_dict())
     t = cfg.task
     task = make_task(t.name, t.p, t.layout)
     model = cfg.model.resolve_for_task(task.d_vocab, task.n_ctx, task.operand_positions)
@@ -132,6 +134,18 @@ def plan_run(cfg: RunConfig) -> Plan:
     if cfg.optim.name == "muon":
         _check_muon(cfg)
     return Plan(cfg, task, splits, phases, total, tr.eval_every, ckpt)
+
+
+def _check_finite(tree, key: str = "") -> None:
+    """No setting takes NaN or ±inf: one would train, then fail writing strict JSON."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            _check_finite(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(tree, list | tuple):
+        for i, v in enumerate(tree):
+            _check_finite(v, f"{key}[{i}]")
+    elif isinstance(tree, float) and not math.isfinite(tree):
+        raise ConfigError(f"{key}={tree} is not a finite number; give a finite value")
 
 
 def _check_train(tr) -> None:

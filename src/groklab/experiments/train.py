@@ -55,10 +55,13 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
 
     hooks = Hooks(on_eval=writer.on_eval, on_progress=on_progress,
                   on_checkpoint=on_checkpoint, checkpoint_now=checkpoint_now)
-    with graceful_interrupt() as stop:
-        hooks.should_stop = stop
-        result = engine.run(state, start, writer.milestones, hooks)
-    summary = writer.finish(result.step, result.status, result.steps_per_s, figures, pdf)
+    try:
+        with graceful_interrupt() as stop:
+            hooks.should_stop = stop
+            result = engine.run(state, start, writer.milestones, hooks)
+        summary = writer.finish(result.step, result.status, result.steps_per_s, figures, pdf)
+    finally:
+        writer.close()  # whatever happened, the directory is free for the next writer
     if figures and kind.figures:
         kind.figures(writer.run, writer.run.read_metrics(), summary, pdf)
     return summary

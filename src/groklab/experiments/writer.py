@@ -95,7 +95,8 @@ class RunWriter:
 
     def __init__(self, run: RunDir, plan: Plan, about: dict | None = None,
                  milestones: list[Milestones] | None = None, prior_wall: float = 0.0,
-                 sinks: Sequence[MetricSink] = ()):
+                 sinks: Sequence[MetricSink] = (), lock: int | None = None):
+        """``lock``: the run directory's writer lock (``RunDir.lock``), released by ``close``."""
         self.run, self.plan, self.about = run, plan, dict(about or {})
         self.milestones = milestones if milestones is not None else fresh_milestones(plan)
         self.sinks: list[MetricSink] = [JsonlSink(run), *sinks]
@@ -104,6 +105,7 @@ class RunWriter:
         # the engine's compile time so far (set by whoever runs the engine)
         self.compile_clock: Callable[[], float] = lambda: 0.0
         self._checkpoints: Checkpoints | None = None
+        self._lock = lock
 
     # ----- opening -----
 
@@ -114,9 +116,15 @@ class RunWriter:
         run = RunDir(path)
         run.check_new()
         run.path.mkdir(parents=True, exist_ok=True)
+        lock = run.lock()
+        try:
+            run.check_new()  # another process may have made its run here in the meantime
+        except ConfigError:
+            run.unlock(lock)
+            raise
         run.write_config(plan.config)
         run.write_split(plan.config.seeds, plan.splits)
-        return cls(run, plan, about, sinks=sinks)
+        return cls(run, plan, about, sinks=sinks, lock=lock)
 
     @classmethod
     def reopen(cls, path: str | Path, plan: Plan, about: dict | None = None,
@@ -125,15 +133,20 @@ class RunWriter:
         Records after the checkpoint are dropped (the resumed run recomputes them exactly)."""
         run = RunDir(path)
         run.check_resume(plan.config)
-        step = Checkpoints(run.checkpoints_path).latest_state_step()
-        if step is None:
-            raise ConfigError(f"cannot resume {str(run.path)!r}: no checkpoint in "
-                              f"{str(run.checkpoints_path)!r}; start a new run instead")
+        lock = run.lock()  # before anything is read for resuming: the run may still be going
+        try:
+            step = Checkpoints(run.checkpoints_path).latest_state_step()
+            if step is None:
+                raise ConfigError(f"cannot resume {str(run.path)!r}: no checkpoint in "
+                                  f"{str(run.checkpoints_path)!r}; start a new run instead")
+        except ConfigError:
+            run.unlock(lock)
+            raise
         milestones = replayed_milestones(plan, run.truncate_metrics(step))
         prior = float(run.read_summary().get("wall_time_s") or 0.0) \
             if run.summary_path.exists() else 0.0
         run.write_config(plan.config)  # a resumed run may have a new budget
-        return cls(run, plan, about, milestones, prior, sinks), step
+        return cls(run, plan, about, milestones, prior, sinks, lock=lock), step
 
     @property
     def checkpoints(self) -> Checkpoints:
@@ -188,13 +201,14 @@ class RunWriter:
 
     def finish(self, step: int, status: str, steps_per_s: float | None = None,
                figures: bool = True, pdf: bool = False) -> dict:
-        """The final summary.json and the training-curve figures; returns the summary."""
-        self.close()
+        """The final summary.json and the training-curve figures; returns the summary. Closes
+        the writer."""
         summary = self.write_summary(step, status, steps_per_s)
         for sink in self.sinks:
             sink.close(summary)
         if figures:
             self.plot_curves(summary, pdf)
+        self.close()
         return summary
 
     def plot_curves(self, summary: dict, pdf: bool = False,
@@ -207,6 +221,9 @@ class RunWriter:
                                  log_x=log_x, pdf=pdf, title=title)
 
     def close(self) -> None:
+        """Close the checkpoints and let another writer in."""
         if self._checkpoints is not None:
             self._checkpoints.close()
             self._checkpoints = None
+        self.run.unlock(self._lock)
+        self._lock = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,11 @@ import yaml
 from groklab.config import RunConfig, dump_yaml
 from groklab.errors import ConfigError
 from groklab.runs.files import read_jsonl, write_atomic, write_json_atomic
+
+try:
+    import fcntl
+except ImportError:  # not POSIX
+    fcntl = None
 
 # Changing these on --resume is allowed: they set how long to train, not what is trained.
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "steps"), ("train", "stop_at")}
@@ -64,6 +70,29 @@ class RunDir:
             key, old, new = diffs[0]
             raise ConfigError(f"cannot resume {str(self.path)!r}: {key} was {old!r}, now {new!r}; "
                               "resume with the saved config or start a new --out")
+
+    # ----- one writer -----
+
+    def lock(self) -> int | None:
+        """Hold the directory for this process: an exclusive ``flock`` on the directory itself
+        (no file is added), released by ``unlock`` or when the process ends, however it ends.
+        Raises ConfigError when another process (or another writer in this one) holds it."""
+        if fcntl is None:  # no flock on this platform: one writer is the user's care
+            return None
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(f"{str(self.path)!r} is being written by another groklab process; "
+                              "let it finish (or stop it) before resuming, or choose another "
+                              "--out") from None
+        return fd
+
+    @staticmethod
+    def unlock(fd: int | None) -> None:
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the lock
 
     # ----- files -----
 

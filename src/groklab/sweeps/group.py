@@ -212,11 +212,14 @@ class _SplitOff:
         to_seed = {int(m): s for m, s in zip(ids, seeds)}
         records = [{**r, "seed": to_seed[r["seed"]]} for r in group_run.read_metrics()
                    if r["seed"] in to_seed and r["step"] <= step]
-        writer.on_eval(records)
-        writer.milestones = replayed_milestones(plan, records)
-        self._checkpoints(tmp, ids, plan, step, state, records, restored)
-        status = self.stops.ended[cell.index][1]
-        writer.finish(step, status)
+        try:
+            writer.on_eval(records)
+            writer.milestones = replayed_milestones(plan, records)
+            self._checkpoints(tmp, ids, plan, step, state, records, restored)
+            status = self.stops.ended[cell.index][1]
+            writer.finish(step, status)
+        finally:
+            writer.close()
         tmp.rename(final_dir)
         grokked = sum(m.grokked for m in writer.milestones)
         self.lines.append(f"{cell.name}: {status} at epoch {plan.epoch_at(step):g}; grokked "
