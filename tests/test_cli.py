@@ -128,10 +128,21 @@ def test_resume_without_a_run_or_checkpoint(capsys, tmp_path):
     assert code == 0
     import shutil
 
-    shutil.rmtree(run / "r" / "checkpoints")
+    # the training state lost but parameters saved: nothing to continue from, say so
+    first = (run / "r" / "metrics.jsonl").read_text()
+    shutil.rmtree(run / "r" / "checkpoints" / "state")
     code, _, err = cli(capsys, "train", *TINY, "--epochs", "2", "--out", str(run / "r"),
                        "--resume")
-    assert_one_line_error(code, err, "no checkpoint")
+    assert_one_line_error(code, err, "its training state is missing")
+    # killed before its first checkpoint (config and split written, nothing saved): --resume
+    # starts again from step 0 and records exactly what the run would have
+    shutil.rmtree(run / "r" / "checkpoints")
+    (run / "r" / "summary.json").unlink()
+    (run / "r" / "metrics.jsonl").write_text(first.splitlines(keepends=True)[0][:20])
+    code, _, err = cli(capsys, "train", *TINY, "--epochs", "2", "--out", str(run / "r"),
+                       "--resume")
+    assert code == 0, err
+    assert (run / "r" / "metrics.jsonl").read_text() == first
 
 
 @pytest.mark.slow

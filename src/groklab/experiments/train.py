@@ -43,7 +43,7 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
     engine = Engine.from_setup(setup)  # compiles the initialization: after the cheap checks
     if resume:
         writer, start = RunWriter.reopen(out, setup.plan, setup.about, sinks)
-        state = writer.restore_state(start, engine.initial_state)
+        state = writer.restore_state(start, engine.initial_state) if start else None
     else:
         writer, start, state = RunWriter.create(out, setup.plan, setup.about, sinks), 0, None
     writer.compile_clock = lambda: engine.compile_time_s

@@ -130,18 +130,28 @@ class RunWriter:
     def reopen(cls, path: str | Path, plan: Plan, about: dict | None = None,
                sinks: Sequence[MetricSink] = ()) -> tuple[RunWriter, int]:
         """An existing run to continue from its latest state checkpoint: (writer, that step).
-        Records after the checkpoint are dropped (the resumed run recomputes them exactly)."""
+        Records after the checkpoint are dropped (the resumed run recomputes them exactly). A
+        run killed before its first checkpoint starts again from step 0: nothing is lost, the
+        same records are recomputed."""
         run = RunDir(path)
         run.check_resume(plan.config)
         lock = run.lock()  # before anything is read for resuming: the run may still be going
         try:
-            step = Checkpoints(run.checkpoints_path).latest_state_step()
-            if step is None:
-                raise ConfigError(f"cannot resume {str(run.path)!r}: no checkpoint in "
-                                  f"{str(run.checkpoints_path)!r}; start a new run instead")
+            ckpts = Checkpoints(run.checkpoints_path)
+            step, saved = ckpts.latest_state_step(), ckpts.param_steps()
+            ckpts.close()
+            if step is None and saved:
+                raise ConfigError(
+                    f"cannot resume {str(run.path)!r}: its training state is missing (model "
+                    f"parameters are saved at steps {', '.join(map(str, saved[-3:]))}, but no "
+                    f"state/ to continue from); start a new run, or distill/transfer from those "
+                    "checkpoints")
         except ConfigError:
             run.unlock(lock)
             raise
+        step = step or 0
+        if not run.split_path.exists():  # killed between config.yaml and split.npz
+            run.write_split(plan.config.seeds, plan.splits)
         milestones = replayed_milestones(plan, run.truncate_metrics(step))
         prior = float(run.read_summary().get("wall_time_s") or 0.0) \
             if run.summary_path.exists() else 0.0
