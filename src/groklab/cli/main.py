@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"groklab: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path the user gave cannot be read or written: say which, why
+        where = f"{exc.filename!r}: " if exc.filename else ""
+        print(f"groklab: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

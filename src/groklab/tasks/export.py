@@ -10,6 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from groklab.errors import ConfigError
 from groklab.tasks.table import Task
 
 _CHUNK_ROWS = 65_536
@@ -22,7 +23,13 @@ def export_csv(task: Task, path: str | os.PathLike) -> None:
     ``os.replace``, so readers see either the old file or the complete new one, never a partial.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise ConfigError(f"--out {str(path)!r} is a directory; give a file path, e.g. "
+                          f"{str(path / (task.name + '.csv'))!r}")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise ConfigError(f"cannot write {str(path)!r}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="ascii", newline="") as f:
             f.write("tokens,label\n")
