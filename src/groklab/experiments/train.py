@@ -59,12 +59,10 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
         with graceful_interrupt() as stop:
             hooks.should_stop = stop
             result = engine.run(state, start, writer.milestones, hooks)
-        summary = writer.finish(result.step, result.status, result.steps_per_s, figures, pdf)
+        return writer.finish(result.step, result.status, result.steps_per_s, figures, pdf,
+                             kind.figures)
     finally:
         writer.close()  # whatever happened, the directory is free for the next writer
-    if figures and kind.figures:
-        kind.figures(writer.run, writer.run.read_metrics(), summary, pdf)
-    return summary
 
 
 @contextmanager

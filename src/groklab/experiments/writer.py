@@ -210,22 +210,23 @@ class RunWriter:
     # ----- the end -----
 
     def finish(self, step: int, status: str, steps_per_s: float | None = None,
-               figures: bool = True, pdf: bool = False) -> dict:
-        """The final summary.json and the training-curve figures; returns the summary. Closes
-        the writer."""
+               figures: bool = True, pdf: bool = False, extra_figures=None) -> dict:
+        """The final summary.json and the training-curve figures (and ``extra_figures(run,
+        records, summary, pdf)``, a run kind's own); returns the summary. Closes the writer."""
         summary = self.write_summary(step, status, steps_per_s)
         for sink in self.sinks:
             sink.close(summary)
         if figures:
-            self.plot_curves(summary, pdf)
+            records = self.run.read_metrics()
+            self.plot_curves(summary, records, pdf)
+            if extra_figures is not None:
+                extra_figures(self.run, records, summary, pdf)
         self.close()
         return summary
 
-    def plot_curves(self, summary: dict, pdf: bool = False,
-                    records: list[dict] | None = None) -> None:
+    def plot_curves(self, summary: dict, records: list[dict], pdf: bool = False) -> None:
         plan = self.plan
         title = f"{plan.task.name} mod {plan.task.p} — {len(plan.config.seeds)} seed(s)"
-        records = self.run.read_metrics() if records is None else records
         for name, log_x in (("curves.png", False), ("curves_logx.png", True)):
             plot_training_curves(records, summary["seeds"], self.run.figures_path / name,
                                  log_x=log_x, pdf=pdf, title=title)

@@ -23,7 +23,6 @@ from pathlib import Path
 import jax
 import numpy as np
 
-import groklab
 from groklab.engine.loop import Engine, checkpoint_due
 from groklab.engine.milestones import Milestones
 from groklab.engine.setup import plan_run
@@ -215,7 +214,7 @@ class _SplitOff:
         try:
             writer.on_eval(records)
             writer.milestones = replayed_milestones(plan, records)
-            self._checkpoints(tmp, ids, plan, step, state, records, restored)
+            self._checkpoints(writer, ids, step, state, records, restored)
             status = self.stops.ended[cell.index][1]
             writer.finish(step, status)
         finally:
@@ -225,20 +224,19 @@ class _SplitOff:
         self.lines.append(f"{cell.name}: {status} at epoch {plan.epoch_at(step):g}; grokked "
                           f"{grokked}/{len(seeds)} (in {self.group.name})")
 
-    def _checkpoints(self, run_dir: Path, ids, plan, step: int, state, records,
+    def _checkpoints(self, writer: RunWriter, ids, step: int, state, records,
                      restored: dict) -> None:
         """The cell's slice of every group parameter checkpoint up to ``step``, and of the full
-        state at ``step`` (so the cell resumes like any run)."""
+        state at ``step`` (so the cell resumes like any run), saved through its writer."""
+        plan = writer.plan
         group_ckpts = Checkpoints(self.gdir / "checkpoints")
-        ckpts = Checkpoints(run_dir / "checkpoints")
+        ckpts = writer.checkpoints
 
         def take(tree):
             return jax.tree.map(lambda a: np.asarray(a)[ids], tree)
 
         def meta(s):
-            return {"config": plan.config.to_dict(), "step": s, "epoch": plan.epoch_at(s),
-                    "seeds": list(plan.config.seeds), "groklab_version": groklab.__version__,
-                    "batched_in": self.group.name}
+            return writer.checkpoint_metadata(s) | {"batched_in": self.group.name}
 
         saved = set(group_ckpts.param_steps())
         evals = sorted({r["step"] for r in records})
@@ -253,7 +251,6 @@ class _SplitOff:
         sliced = take(restored["state"])
         ckpts.save(step, sliced.params, sliced, meta(step))
         group_ckpts.close()
-        ckpts.close()
 
 
 def _remove(path: Path) -> None:
