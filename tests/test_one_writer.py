@@ -25,7 +25,7 @@ TINY = ["--quiet", "--p", "7", "--set", "model.d_model=16", "--set", "model.n_la
 def test_a_locked_run_directory_refuses_a_second_writer(tmp_path):
     run = RunDir(tmp_path)
     held = run.lock()
-    with pytest.raises(ConfigError, match="being written by another groklab process"):
+    with pytest.raises(ConfigError, match=f"being written by groklab process {os.getpid()};"):
         RunDir(tmp_path).lock()
     run.unlock(held)
     again = RunDir(tmp_path).lock()  # free once the first writer let go
@@ -64,7 +64,8 @@ def test_resume_or_a_new_run_while_a_run_trains_is_refused(tmp_path, capsys):
         config = (run / "config.yaml").read_bytes()
         code = main(["train", *TINY, "--epochs", "400", "--out", str(run), "--resume"])
         err = capsys.readouterr().err.strip().splitlines()
-        assert code == 2 and len(err) == 1 and "being written by another" in err[0], err
+        holder = f"being written by groklab process {proc.pid};"  # the holder's PID is named
+        assert code == 2 and len(err) == 1 and holder in err[0], err
         assert main(["train", *TINY, "--out", str(run)]) == 2  # a new run: it holds one
         assert "already holds a run" in capsys.readouterr().err
         assert (run / "config.yaml").read_bytes() == config

@@ -126,8 +126,7 @@ def run(args) -> int:
         RunDir(scratch_out).check_new()
     from groklab.experiments.baseline_comparison import write_distill_comparison
 
-    train_with_baseline(cfg, out, scratch, scratch_out, args, write_distill_comparison)
-    return 0
+    return train_with_baseline(cfg, out, scratch, scratch_out, args, write_distill_comparison)
 
 
 def _resume(args) -> int:

@@ -35,6 +35,6 @@ def run(args) -> int:
                          backend=args.backend, address=args.address)
     except Interrupted as e:
         print(f"interrupted ({e}); run the same command again to resume", flush=True)
-        return 130
+        return e.code
     print(f"results: {args.out}/results.csv ({len(rows)} rows)")
     return 0

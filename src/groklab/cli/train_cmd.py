@@ -171,7 +171,9 @@ def run(args) -> int:
     check_checkpoint_dir(args, out)
     summary = train_with_progress(cfg, out, args)
     print_result(summary, out)
-    return 0
+    from groklab.experiments.train import exit_code
+
+    return exit_code(summary)
 
 
 def check_checkpoint_dir(args, out: Path) -> None:
@@ -193,15 +195,23 @@ def train_with_progress(cfg: RunConfig, out: Path, args) -> dict:
 
 
 def train_with_baseline(cfg: RunConfig, out: Path, baseline: RunConfig | None,
-                        baseline_out: Path, args, compare) -> None:
+                        baseline_out: Path, args, compare) -> int:
     """Train ``cfg`` into ``out`` and print its result; with a ``baseline`` config, train it into
-    ``baseline_out`` too and print ``compare(out, baseline_out)``'s comparison."""
+    ``baseline_out`` too and print ``compare(out, baseline_out)``'s comparison. Returns the exit
+    code (an interrupt stops before the baseline)."""
     from groklab.cli.progress import print_result
+    from groklab.experiments.train import exit_code
 
-    print_result(train_with_progress(cfg, out, args), out)
-    if baseline is not None:
-        print_result(train_with_progress(baseline, baseline_out, args), baseline_out)
-        print(compare(out, baseline_out).read_text())
+    summary = train_with_progress(cfg, out, args)
+    print_result(summary, out)
+    if exit_code(summary) or baseline is None:
+        return exit_code(summary)
+    summary = train_with_progress(baseline, baseline_out, args)
+    print_result(summary, baseline_out)
+    if exit_code(summary):
+        return exit_code(summary)
+    print(compare(out, baseline_out).read_text())
+    return 0
 
 
 def resume_as(args, what: str, is_kind) -> int:
@@ -218,4 +228,6 @@ def resume_as(args, what: str, is_kind) -> int:
                           "--resume")
     summary = train_with_progress(cfg, Path(args.out), args)
     print_result(summary, Path(args.out))
-    return 0
+    from groklab.experiments.train import exit_code
+
+    return exit_code(summary)

@@ -115,8 +115,7 @@ def run(args) -> int:
         RunDir(scratch_out).check_new()
     from groklab.experiments.baseline_comparison import write_transfer_comparison
 
-    train_with_baseline(cfg, out, scratch, scratch_out, args, write_transfer_comparison)
-    return 0
+    return train_with_baseline(cfg, out, scratch, scratch_out, args, write_transfer_comparison)
 
 
 def _list_params(run_dir: str) -> int:

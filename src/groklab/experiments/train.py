@@ -9,13 +9,17 @@ steps, so a kill at any moment leaves a readable run that ``--resume`` continues
 
 from __future__ import annotations
 
+import errno
 import signal
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import jax
+
 from groklab.config import RunConfig
 from groklab.engine.loop import Engine, Hooks, Progress
+from groklab.errors import ConfigError
 from groklab.experiments.kinds import kind_of
 from groklab.experiments.writer import MetricSink, RunWriter
 from groklab.runs.rundir import RunDir
@@ -42,8 +46,8 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
         run.check_new()
     engine = Engine.from_setup(setup)  # compiles the initialization: after the cheap checks
     if resume:
-        writer, start = RunWriter.reopen(out, setup.plan, setup.about, sinks)
-        state = writer.restore_state(start, engine.initial_state) if start else None
+        writer, start, state = RunWriter.reopen(
+            out, setup.plan, lambda: jax.eval_shape(engine.initial_state), setup.about, sinks)
     else:
         writer, start, state = RunWriter.create(out, setup.plan, setup.about, sinks), 0, None
     writer.compile_clock = lambda: engine.compile_time_s
@@ -56,22 +60,64 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False,
     hooks = Hooks(on_eval=writer.on_eval, on_progress=on_progress,
                   on_checkpoint=on_checkpoint, checkpoint_now=checkpoint_now)
     try:
-        with graceful_interrupt() as stop:
+        with no_space_is_an_error(out, lambda: writer.writing), graceful_interrupt() as stop:
             hooks.should_stop = stop
             result = engine.run(state, start, writer.milestones, hooks)
-        return writer.finish(result.step, result.status, result.steps_per_s, figures, pdf,
-                             kind.figures)
+            if stop.signal is not None:
+                writer.about["interrupted_by"] = signal.Signals(stop.signal).name
+            return writer.finish(result.step, result.status, result.steps_per_s, figures, pdf,
+                                 kind.figures)
     finally:
         writer.close()  # whatever happened, the directory is free for the next writer
 
 
+def _no_space(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    # Orbax and TensorStore report a full disk in their own exception types
+    return "No space left on device" in str(error)
+
+
+@contextmanager
+def no_space_is_an_error(out: str | Path, writing: Callable[[], str]):
+    """A full disk while writing the run (metrics, a checkpoint, the summary) is one line, not
+    a traceback: the run stays resumable from its last good checkpoint (a half-written one is a
+    temporary directory Orbax discards, a cut-off metrics line is dropped on resume)."""
+    try:
+        yield
+    except Exception as e:
+        if _no_space(e):
+            raise ConfigError(f"no space left on the device of {str(out)!r} while writing "
+                              f"{writing()}; free space and run the same command with --resume"
+                              ) from None
+        raise
+
+
+def exit_code(summary: dict) -> int:
+    """0, or 128 + the signal's number for a run stopped by SIGINT (130) or SIGTERM (143), as
+    shells and schedulers expect of an interrupted program (the run itself is resumable)."""
+    name = summary.get("interrupted_by")
+    return 128 + int(signal.Signals[name]) if name in signal.Signals.__members__ else 0
+
+
+class _Stop:
+    """Asked by the engine after each chunk: has SIGINT or SIGTERM come (``signal`` says which)?"""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+
 @contextmanager
 def graceful_interrupt():
-    """Ctrl-C / SIGTERM finish the current chunk, checkpoint, and end as "interrupted"."""
-    flag = {"stop": False}
+    """Ctrl-C / SIGTERM finish the current chunk, checkpoint, and end as "interrupted" (the
+    summary's ``interrupted_by`` names the signal; the CLI exits with 128 + its number)."""
+    stop = _Stop()
 
     def handler(signum, frame):
-        flag["stop"] = True
+        stop.signal = signum
 
     previous = {}
     try:
@@ -80,7 +126,7 @@ def graceful_interrupt():
     except ValueError:  # not the main thread: no signal handling
         pass
     try:
-        yield lambda: flag["stop"]
+        yield stop
     finally:
         for sig, h in previous.items():
             signal.signal(sig, h)

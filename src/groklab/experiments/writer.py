@@ -13,17 +13,17 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-
-import jax
 
 import groklab
 from groklab.engine.milestones import Milestones
 from groklab.engine.setup import Plan
-from groklab.errors import ConfigError
+from groklab.errors import ConfigError, warn
 from groklab.figures import plot_training_curves
-from groklab.runs.checkpoints import Checkpoints
+from groklab.runs.checkpoints import Checkpoints, DamagedCheckpoint
+from groklab.runs.metrics import MetricsCheck
 from groklab.runs.rundir import RunDir
 
 
@@ -90,6 +90,79 @@ def replayed_milestones(plan: Plan, records: list[dict],
     return ms
 
 
+@dataclass
+class Restart:
+    """Where a resumed run starts again, and what that takes (``choose_restart``)."""
+
+    step: int
+    state: object | None  # None: start from step 0
+    records: list[dict]  # the metrics records kept (every one up to ``step``)
+    rejected: list[tuple[int, str]]  # damaged metrics lines (line number, text)
+
+    def apply(self, run: RunDir) -> None:
+        """Remove the checkpoints after ``step``, set damaged lines aside, and rewrite
+        metrics.jsonl with the kept records (atomically)."""
+        if run.checkpoints_path.exists():
+            ckpts = Checkpoints(run.checkpoints_path)
+            try:
+                ckpts.delete_after(self.step)
+            finally:
+                ckpts.close()
+        if self.rejected:
+            run.set_aside_metrics_lines(self.rejected)
+        run.write_metrics(self.records)
+
+
+def choose_restart(run: RunDir, plan: Plan, abstract_state: Callable[[], object],
+                   warn: Callable[[str], None] = warn) -> Restart:
+    """The newest state checkpoint a resume can trust, newest first: its records up to its step
+    must all be in metrics.jsonl (each seed, each evaluation, before any damaged line), and it
+    must restore and match its checksum. Without one, the run starts again from step 0, which
+    recomputes exactly what it had. Reads only; ``Restart.apply`` changes the directory."""
+    check = MetricsCheck.read(run.metrics_path, plan.config.seeds)
+    for number, _ in check.bad_lines[:3]:
+        warn(f"{str(run.metrics_path)!r} line {number} is not a metrics record; it is kept in "
+             f"{RunDir.REJECTED_NAME} and the records from there on are recomputed")
+    if not run.checkpoints_path.exists():
+        return Restart(0, None, [], check.bad_lines)
+    ckpts = Checkpoints(run.checkpoints_path)
+    try:
+        steps, saved = ckpts.state_steps(), ckpts.param_steps()
+        passed_over = []
+        for step in reversed(steps):
+            why = check.why_not_resumable_at(step)
+            if why is None:
+                try:
+                    state, _ = ckpts.restore_state(step, abstract_state())
+                    return Restart(step, state, check.kept(step), check.bad_lines)
+                except Exception as e:  # noqa: BLE001 - any failure to restore: fall back
+                    why = _restore_failure(ckpts, step, e, run)
+            passed_over.append(step)
+            warn(f"not resuming from the checkpoint at step {step} of {str(run.path)!r}: "
+                 f"{why}; trying an older one")
+        if passed_over or saved:
+            warn(f"{str(run.path)!r} has no usable training state; starting again from step 0 "
+                 "(the run is recomputed exactly)")
+        return Restart(0, None, [], check.bad_lines)
+    finally:
+        ckpts.close()
+
+
+def _restore_failure(ckpts: Checkpoints, step: int, error: Exception, run: RunDir) -> str:
+    """Why ``state/<step>`` did not restore, in a few words; a checkpoint written by another
+    version of groklab is an error (starting over would discard that run's checkpoints)."""
+    if isinstance(error, DamagedCheckpoint):
+        return str(error)
+    version = ckpts.state_metadata(step).get("groklab_version")
+    if version is not None and version != groklab.__version__:
+        raise ConfigError(
+            f"cannot resume {str(run.path)!r}: its training state at step {step} was written by "
+            f"groklab {version} and does not restore in groklab {groklab.__version__}; start a "
+            f"new run from its config instead ({type(error).__name__})") from None
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"state/{step} cannot be read ({type(error).__name__}: {first[:120]})"
+
+
 class RunWriter:
     """The run directory of one run, from creation (or resume) to its final summary."""
 
@@ -106,6 +179,7 @@ class RunWriter:
         self.compile_clock: Callable[[], float] = lambda: 0.0
         self._checkpoints: Checkpoints | None = None
         self._lock = lock
+        self.writing = "the run directory"  # what is being written (for a disk-full error)
 
     # ----- opening -----
 
@@ -127,54 +201,39 @@ class RunWriter:
         return cls(run, plan, about, sinks=sinks, lock=lock)
 
     @classmethod
-    def reopen(cls, path: str | Path, plan: Plan, about: dict | None = None,
-               sinks: Sequence[MetricSink] = ()) -> tuple[RunWriter, int]:
-        """An existing run to continue from its latest state checkpoint: (writer, that step).
-        Records after the checkpoint are dropped (the resumed run recomputes them exactly). A
-        run killed before its first checkpoint starts again from step 0: nothing is lost, the
-        same records are recomputed."""
+    def reopen(cls, path: str | Path, plan: Plan, abstract_state: Callable[[], object],
+               about: dict | None = None, sinks: Sequence[MetricSink] = ()
+               ) -> tuple[RunWriter, int, object | None]:
+        """An existing run to continue: (writer, restart step, training state at that step, or
+        None to start from step 0). ``abstract_state()`` gives the shape of the state.
+
+        The restart step is the newest checkpoint that restores, matches its checksum and has
+        every record up to it in metrics.jsonl (``choose_restart``); each one passed over is a
+        one-line warning. Checkpoints and records after it are removed: the resumed run writes
+        them again, exactly. Damaged metrics lines are kept aside in metrics.rejected.txt."""
         run = RunDir(path)
         run.check_resume(plan.config)
         lock = run.lock()  # before anything is read for resuming: the run may still be going
         try:
-            ckpts = Checkpoints(run.checkpoints_path)
-            step, saved = ckpts.latest_state_step(), ckpts.param_steps()
-            ckpts.close()
-            if step is None and saved:
-                raise ConfigError(
-                    f"cannot resume {str(run.path)!r}: its training state is missing (model "
-                    f"parameters are saved at steps {', '.join(map(str, saved[-3:]))}, but no "
-                    f"state/ to continue from); start a new run, or distill/transfer from those "
-                    "checkpoints")
-        except ConfigError:
+            restart = choose_restart(run, plan, abstract_state)
+        except BaseException:
             run.unlock(lock)
             raise
-        step = step or 0
         if not run.split_path.exists():  # killed between config.yaml and split.npz
             run.write_split(plan.config.seeds, plan.splits)
-        milestones = replayed_milestones(plan, run.truncate_metrics(step))
+        restart.apply(run)
+        milestones = replayed_milestones(plan, restart.records)
         prior = float(run.read_summary().get("wall_time_s") or 0.0) \
             if run.summary_path.exists() else 0.0
         run.write_config(plan.config)  # a resumed run may have a new budget
-        return cls(run, plan, about, milestones, prior, sinks, lock=lock), step
+        writer = cls(run, plan, about, milestones, prior, sinks, lock=lock)
+        return writer, restart.step, restart.state
 
     @property
     def checkpoints(self) -> Checkpoints:
         if self._checkpoints is None:
             self._checkpoints = Checkpoints(self.run.checkpoints_path)
         return self._checkpoints
-
-    def restore_state(self, step: int, initial_state):
-        """The training state saved at ``step``, shaped like ``initial_state()`` returns."""
-        try:
-            state, _ = self.checkpoints.restore_state(step, jax.eval_shape(initial_state))
-        except (ValueError, KeyError, TypeError) as e:  # Orbax: the saved tree differs
-            raise ConfigError(
-                f"cannot resume {str(self.run.path)!r}: its training state at step {step} "
-                f"does not have the layout groklab {groklab.__version__} trains with (written "
-                f"by another version?); start a new run from its config instead "
-                f"({type(e).__name__})") from None
-        return state
 
     # ----- during the run -----
 
@@ -183,6 +242,7 @@ class RunWriter:
         return self.prior_wall + time.perf_counter() - self._t0
 
     def on_eval(self, records: list[dict]) -> None:
+        self.writing = f"the metrics of step {records[0]['step']}" if records else "metrics"
         for sink in self.sinks:
             sink.write(records)
 
@@ -194,7 +254,9 @@ class RunWriter:
     def checkpoint(self, step: int, state, final: bool) -> None:
         """Save the state (and parameters) at ``step``; mid-run, also a summary that says
         ``interrupted``, so a kill from here on leaves a readable, resumable run."""
+        self.writing = f"checkpoint {step}"
         self.checkpoints.save(step, state.params, state, self.checkpoint_metadata(step))
+        self.writing = f"the summary at step {step}"
         if not final:
             self.write_summary(step, "interrupted")
 
@@ -213,6 +275,7 @@ class RunWriter:
                figures: bool = True, pdf: bool = False, extra_figures=None) -> dict:
         """The final summary.json and the training-curve figures (and ``extra_figures(run,
         records, summary, pdf)``, a run kind's own); returns the summary. Closes the writer."""
+        self.writing = "the final summary and figures"
         summary = self.write_summary(step, status, steps_per_s)
         for sink in self.sinks:
             sink.close(summary)

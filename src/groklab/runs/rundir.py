@@ -83,10 +83,11 @@ class RunDir:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = _flock_holder(fd)
             os.close(fd)
-            raise ConfigError(f"{str(self.path)!r} is being written by another groklab process; "
-                              "let it finish (or stop it) before resuming, or choose another "
-                              "--out") from None
+            who = f"groklab process {holder}" if holder else "another groklab process"
+            raise ConfigError(f"{str(self.path)!r} is being written by {who}; let it finish "
+                              "(or stop it) before resuming, or choose another --out") from None
         return fd
 
     @staticmethod
@@ -129,17 +130,45 @@ class RunDir:
     def read_metrics(self) -> list[dict]:
         return read_jsonl(self.metrics_path)
 
-    def truncate_metrics(self, last_step: int) -> list[dict]:
-        """Keep the records up to ``last_step`` (a resumed run recomputes the rest exactly)."""
-        kept = [r for r in self.read_metrics() if r["step"] <= last_step]
-        write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
-        return kept
+    def write_metrics(self, records: list[dict]) -> None:
+        """Replace metrics.jsonl with ``records`` (atomically; a resume's kept records)."""
+        write_atomic(self.metrics_path,
+                     "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
+
+    REJECTED_NAME = "metrics.rejected.txt"
+
+    def set_aside_metrics_lines(self, lines: list[tuple[int, str]]) -> None:
+        """Keep damaged metrics lines (with their line numbers) in metrics.rejected.txt,
+        appended to what earlier resumes set aside: nothing is deleted."""
+        path = self.path / self.REJECTED_NAME
+        old = path.read_text(errors="replace") if path.exists() else ""
+        write_atomic(path, old + "".join(f"line {n}: {text}\n" for n, text in lines))
 
     def write_summary(self, summary: dict) -> None:
         write_json_atomic(self.summary_path, summary)
 
     def read_summary(self) -> dict:
         return json.loads(self.summary_path.read_text())
+
+
+def _flock_holder(fd: int) -> int | None:
+    """The PID holding a flock on the file behind ``fd``, from Linux's /proc/locks (None where
+    that is not available). A lock of a dead process is released by the kernel, so a stale lock
+    cannot exist: the next writer simply gets it."""
+    st = os.fstat(fd)
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (blocked waiters add "->")
+        if "FLOCK" in parts and "->" not in parts:
+            i = parts.index("FLOCK")
+            if len(parts) > i + 4 and parts[i + 4] == dev:
+                return int(parts[i + 3])
+    return None
 
 
 def _diff(a, b, prefix=""):

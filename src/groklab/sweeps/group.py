@@ -28,8 +28,8 @@ from groklab.engine.milestones import Milestones
 from groklab.engine.setup import plan_run
 from groklab.engine.stopping import stop_status
 from groklab.errors import ConfigError
-from groklab.experiments.train import train_run
-from groklab.experiments.writer import RunWriter, replayed_milestones
+from groklab.experiments.train import exit_code, train_run
+from groklab.experiments.writer import RunWriter, choose_restart, replayed_milestones
 from groklab.runs.checkpoints import Checkpoints
 from groklab.runs.rundir import RunDir
 from groklab.sweeps.batch import Group
@@ -39,7 +39,12 @@ FINISHED = ("completed", "stopped_early", "diverged")
 
 
 class Interrupted(Exception):
-    """Ctrl-C / SIGTERM stopped a group at a checkpoint; the same command resumes it."""
+    """Ctrl-C / SIGTERM stopped a group at a checkpoint; the same command resumes it. ``code``:
+    the exit code (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, code: int = 130):
+        super().__init__(message)
+        self.code = code
 
 
 def cell_status(cell_dir: Path) -> str | None:
@@ -73,7 +78,7 @@ def _run_single(cell: Cell, cell_dir: Path, log) -> str:
     log(f"{cell.name}: " + ("resuming" if resume else "training"))
     s = train_run(cell.config, cell_dir, resume=resume)
     if s["status"] == "interrupted":
-        raise Interrupted(f"{cell.name} interrupted at step {s['step']}")
+        raise Interrupted(f"{cell.name} interrupted at step {s['step']}", exit_code(s) or 130)
     return (f"{cell.name}: {s['status']} at epoch {s['epoch']:g}; grokked "
             f"{sum(x['grokked'] for x in s['seeds'])}/{len(s['seeds'])}")
 
@@ -119,9 +124,12 @@ def _run_batched(group: Group, out: Path, log) -> list[str]:
     if gdir.exists() and not resume:
         shutil.rmtree(gdir)
     prior_wall = 0.0
-    if resume:
-        step = Checkpoints(gdir / "checkpoints").latest_state_step()
-        for recs in _by_step(RunDir(gdir).read_metrics(), step):
+    restart = None
+    if resume:  # where train_run will restart the group: the same choice, made here first
+        restart = choose_restart(RunDir(gdir), plan,
+                                 lambda: jax.eval_shape(Engine(plan).initial_state),
+                                 warn=lambda message: None)  # train_run warns
+        for recs in _by_step(restart.records, restart.step):
             stops.update(recs)
         if (gdir / "summary.json").exists():
             prior_wall = float(json.loads((gdir / "summary.json").read_text())
@@ -130,8 +138,8 @@ def _run_batched(group: Group, out: Path, log) -> list[str]:
     lines: list[str] = []
     split_off = _SplitOff(group, out, gdir, plan, stops, lambda: prior_wall + time.perf_counter()
                           - t0, lines)
-    if resume:
-        split_off.pending()
+    if restart is not None:
+        split_off.pending(restart.step, restart.state)
     n = len(group.members)
     log(f"{group.name}: {len(group.cells)} cells × seeds = {n} members in one program "
         f"(batched axes: {', '.join(group.batched_axes) or 'none'}); "
@@ -139,7 +147,8 @@ def _run_batched(group: Group, out: Path, log) -> list[str]:
     summary = train_run(cfg, gdir, resume=resume, figures=False,
                         checkpoint_now=stops.update, after_checkpoint=split_off)
     if summary["status"] == "interrupted":
-        raise Interrupted(f"{group.name} interrupted at step {summary['step']}")
+        raise Interrupted(f"{group.name} interrupted at step {summary['step']}",
+                          exit_code(summary) or 130)
     missing = [c.name for c in group.cells if cell_status(out / "cells" / c.name) not in FINISHED]
     if missing:
         raise ConfigError(f"{group.name} ended ({summary['status']}) without finishing "
@@ -171,17 +180,13 @@ class _SplitOff:
             if cell_status(self.out / "cells" / cell.name) not in FINISHED:
                 self._write(cell, step, state, restored)
 
-    def pending(self) -> None:
-        """After a kill: cells that had ended by the latest checkpoint but were not written."""
+    def pending(self, latest: int, state) -> None:
+        """After a kill: cells that had ended by the group's restart step ``latest`` (whose
+        training state is ``state``) but were not written."""
         todo = [c for c in self.group.cells if c.index in self.stops.ended
                 and cell_status(self.out / "cells" / c.name) not in FINISHED]
         if not todo:
             return
-        ckpts = Checkpoints(self.gdir / "checkpoints")
-        latest = ckpts.latest_state_step()
-        abstract = jax.eval_shape(Engine(self.plan).initial_state)
-        state, _ = ckpts.restore_state(latest, abstract)
-        ckpts.close()
         restored: dict[int, object] = {}
         for cell in todo:
             step, _ = self.stops.ended[cell.index]
