@@ -159,8 +159,9 @@ def _restore_failure(ckpts: Checkpoints, step: int, error: Exception, run: RunDi
             f"cannot resume {str(run.path)!r}: its training state at step {step} was written by "
             f"groklab {version} and does not restore in groklab {groklab.__version__}; start a "
             f"new run from its config instead ({type(error).__name__})") from None
-    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"state/{step} cannot be read ({type(error).__name__}: {first[:120]})"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    first = text.split(". ")[0][:160]  # the first sentence: Orbax appends pages of detail
+    return f"state/{step} cannot be read ({type(error).__name__}: {first})"
 
 
 class RunWriter:

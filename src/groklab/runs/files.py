@@ -1,51 +1,15 @@
-"""Atomic file writes (temp file in the same directory, fsync, rename) and tolerant reading of
-append-only JSONL (docs/reliability.md §2, §5)."""
+"""Reading append-only JSONL tolerantly (docs/reliability.md §2); the atomic writers of
+``groklab.atomic``, which run files are written with."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from groklab.atomic import write_atomic, write_json_atomic
 
-def _umask() -> int:
-    """The process umask, read without changing it where Linux shows it (``os.umask`` sets it,
-    which would race with threads creating files)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Replace ``path`` with ``data`` so a reader (or a crash) sees the old or the new file,
-    never a truncated one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file 0600; a plain open() would give 0666 minus the umask
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: str | Path, obj) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+__all__ = ["JsonlScan", "read_jsonl", "scan_jsonl", "write_atomic", "write_json_atomic"]
 
 
 @dataclass
