@@ -338,3 +338,22 @@ def test_a_run_directory_is_readable_by_the_group(reference):
     assert any(p.suffix == ".png" for p in files) and any("checkpoints" in p.parts for p in files)
     unreadable = [str(p.relative_to(run)) for p in files if not p.stat().st_mode & stat.S_IRGRP]
     assert unreadable == []
+
+
+@pytest.mark.slow
+def test_a_report_flags_a_damaged_metrics_file(capsys, reference, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(reference / str(SHORT), run)
+    assert main(["report", str(run)]) == 0
+    assert "Data integrity" not in (run / "report.md").read_text()  # a sound run: no section
+    text = lines(run)
+    text.insert(4, text[1])  # step 3 seed 1 written again, after step 6
+    text[7] = "not json"
+    (run / "metrics.jsonl").write_text("\n".join(text) + "\n")
+    assert main(["report", str(run)]) == 0
+    report = (run / "report.md").read_text()
+    assert "## Data integrity" in report
+    for part in ("1 damaged line(s) skipped (line 8)", "1 duplicated record(s) (step 3 seed 1)",
+                 "steps out of order at line 5 (seed 1: step 3 after step 6)"):
+        assert part in report, report
+    assert "Data integrity" in (run / "report.html").read_text()

@@ -11,6 +11,7 @@ from pathlib import Path
 from groklab.figures.conditions import plot_kaplan_meier, plot_steps_strip
 from groklab.report.analysis import analysis_blocks
 from groklab.report.document import Block, Figure, Heading, Table, Text
+from groklab.report.integrity import integrity_blocks
 from groklab.report.sweep import FINISHED, curve_blocks
 from groklab.report.tables import REPORTED_THRESHOLDS, csv_text, fmt, latex_grid, pct
 from groklab.runs.results import seed_rows
@@ -104,6 +105,7 @@ def run_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
     if summary.get("status") not in FINISHED:
         blocks.append(Text(f"The run is not finished (status {summary.get('status')}): "
                            "seeds are censored at the last step written."))
+    blocks += integrity_blocks({name: d}, {name: summary.get("config", {}).get("seeds", [])})
     blocks += _origin_blocks(summary) + _comparison_blocks(d) + analysis_blocks(d)
     figures = d / "figures"
     times = {f"val acc ≥ {pct(t)}": GrokTimes.from_milestones(

@@ -16,6 +16,7 @@ from groklab.figures.conditions import (
     plot_steps_strip,
 )
 from groklab.report.document import Block, Figure, Heading, Table, Text
+from groklab.report.integrity import integrity_blocks
 from groklab.report.tables import (
     REPORTED_THRESHOLDS,
     condition_label,
@@ -112,6 +113,9 @@ def sweep_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
     curves = _cell_curves(d, manifest)
     if any(curves.values()):
         blocks += [Heading("Training curves"), *curve_blocks(curves, figures)]
+    cell_dirs = {c["name"]: d / c.get("dir", f"cells/{c['name']}") for c in manifest["cells"]}
+    blocks += integrity_blocks(cell_dirs, {c["name"]: manifest["seeds"]
+                                           for c in manifest["cells"]})
     unfinished = [c["name"] for c in manifest["cells"] if c["status"] not in FINISHED]
     if unfinished:
         blocks.append(Text(f"Not finished yet: {', '.join(unfinished)}."))
