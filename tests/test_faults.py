@@ -4,6 +4,7 @@ files, and a full disk. Every scenario must end either identical to an uninterru
 with a one-line error after which ``--resume`` completes it identically: no record lost, none
 duplicated (docs/reliability.md)."""
 
+import csv
 import errno
 import json
 import os
@@ -357,3 +358,41 @@ def test_a_report_flags_a_damaged_metrics_file(capsys, reference, tmp_path):
                  "steps out of order at line 5 (seed 1: step 3 after step 6)"):
         assert part in report, report
     assert "Data integrity" in (run / "report.html").read_text()
+
+
+# ----- an interrupted sweep -----
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_exits_130_and_the_same_command_resumes_it(tmp_path):
+    """SIGINT while a batched group of two cells trains: exit 130, the group interrupted at a
+    checkpoint; the same command then resumes it and finishes both cells."""
+    import signal
+    import time
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: s\nbase:\n  set: {task.p: 7, model.d_model: 16, model.n_layers: 1, "
+                    "train.batch_size: 8, train.epochs: 600}\nseeds: [0]\n"
+                    "grid:\n  optim.weight_decay: [0.1, 1.0]\n")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "groklab", "sweep", str(spec), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        metrics = [*out.glob("groups/*/metrics.jsonl"), *out.glob("cells/*/metrics.jsonl")]
+        if metrics and metrics[0].read_text().count("\n") >= 5:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "run the same command again to resume" in stdout and "Traceback" not in stderr
+    first = json.loads(next(out.glob("groups/*/summary.json")).read_text())
+    assert first["status"] == "interrupted" and first["interrupted_by"] == "SIGINT"
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming" in again.stdout
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"completed"}
