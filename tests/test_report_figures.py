@@ -198,3 +198,41 @@ def test_report_of_a_directory_that_is_neither(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "not a sweep directory" in err and "groklab train --out DIR" in err
+
+
+def _records(lr_of_step, wd=1.0, seeds=(0, 1)):
+    return [{"step": s, "seed": k, "train_acc": 0.5, "val_acc": 0.1, "train_loss": 1.0,
+             "val_loss": 2.0, "lr": lr_of_step(s), "wd": wd} for s in (10, 20, 30) for k in seeds]
+
+
+@pytest.mark.parametrize("lr_of_step, wd, panels", [
+    (lambda s: 1e-3, 1.0, 2),  # constant: accuracy and loss only
+    (lambda s: 1e-3 * s / 30, 1.0, 3),  # warmup: the schedules panel
+    (lambda s: 1e-3, None, 2),  # wd not logged: nothing to show
+])
+def test_training_curves_show_the_schedules_when_they_change(monkeypatch, tmp_path, lr_of_step,
+                                                             wd, panels):
+    from groklab.figures import training
+
+    kept = {}
+    monkeypatch.setattr(training, "save_figure",
+                        lambda fig, path, pdf, dpi: kept.setdefault("fig", fig) and path)
+    training.plot_training_curves(_records(lr_of_step, wd), [], tmp_path / "c.png")
+    axes = [ax for ax in kept["fig"].axes if ax.get_visible()]
+    assert len(axes) == panels + (panels == 3)  # the schedules panel has a twin wd axis
+    if panels == 3:
+        lr_line = axes[2].get_lines()[0]
+        assert list(lr_line.get_ydata()) == [lr_of_step(s) for s in (10, 20, 30)]
+
+
+def test_condition_curves_put_a_loss_panel_beside_each_condition(monkeypatch, tmp_path):
+    kept = _captured(monkeypatch)
+    curves = {"a": _records(lambda s: 1e-3), "b": _records(lambda s: 1e-3),
+              "c": _records(lambda s: 1e-3)}
+    figures.plot_condition_curves(curves, tmp_path / "c.png", loss=True)
+    shown = [ax for ax in kept["fig"].axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == ["a (2 seeds)", "a: loss", "b (2 seeds)",
+                                                "b: loss", "c (2 seeds)", "c: loss"]
+    loss_means = [line.get_ydata() for line in shown[1].get_lines()]
+    assert [list(y) for y in loss_means] == [[2.0] * 3, [1.0] * 3]  # val, then train
+    assert shown[1].get_yscale() == "log" and shown[0].get_yscale() == "linear"

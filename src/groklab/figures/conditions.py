@@ -67,50 +67,74 @@ def mean_band(values: np.ndarray, confidence: float = 0.95) -> Band:
     return Band(mean, mean - half, mean + half, n)
 
 
+def _band_panel(ax, records: list[dict], keys, color, per_seed: bool, confidence: float) -> int:
+    """Mean ± t-interval over seeds of ``keys`` (val solid, train dashed) on ``ax``; returns the
+    number of seeds."""
+    n_seeds = 0
+    for key, style, alpha in zip(keys, ("-", "--"), (0.25, 0.12)):
+        steps, values = seed_matrix(records, key)
+        if per_seed:
+            for v in values:
+                ax.plot(steps, v, style, color=color, lw=0.6, alpha=0.35)
+        band = mean_band(values, confidence)
+        ax.fill_between(steps, band.low, band.high, color=color, alpha=alpha, lw=0)
+        ax.plot(steps, band.mean, style, color=color, lw=1.6)
+        n_seeds = values.shape[0]
+    return n_seeds
+
+
 def plot_condition_curves(curves: dict[str, list[dict]], path: str | Path,
                           per_seed: bool = False, log_x: bool = False,
-                          confidence: float = 0.95) -> Path | None:
+                          confidence: float = 0.95, loss: bool = False) -> Path | None:
     """One panel per condition (label → its metrics records): the mean over seeds of val
     accuracy (solid) and train accuracy (dashed) vs step, each with the t-interval of the mean
-    (``mean_band``); ``per_seed`` adds every seed as a thin translucent line. None when no
-    condition has records."""
+    (``mean_band``); ``per_seed`` adds every seed as a thin translucent line; ``loss`` puts the
+    same for the cross-entropy loss (log scale) in a panel beside each condition's accuracy.
+    None when no condition has records."""
     curves = {k: v for k, v in curves.items() if v}
     if not curves:
         return None
     n = len(curves)
     ncols = math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(max(4.6 * ncols, 7.0), 3.2 * nrows + 0.8),
-                            sharex=True, sharey=True, squeeze=False, layout="constrained")
-    for i, (ax, (label, records)) in enumerate(zip(axs.flat, curves.items())):
+    per = 2 if loss else 1  # panels per condition
+    fig, axs = plt.subplots(nrows, ncols * per,
+                            figsize=(max(4.6 * ncols * per, 7.0), 3.2 * nrows + 0.8),
+                            sharex=True, squeeze=False, layout="constrained")
+    acc_axes, loss_axes = axs[:, ::per].flat, axs[:, 1::per].flat if loss else []
+    for i, (label, records) in enumerate(curves.items()):
         color = _COLORS[i % len(_COLORS)]
-        for key, style, alpha in (("val_acc", "-", 0.25), ("train_acc", "--", 0.12)):
-            steps, values = seed_matrix(records, key)
-            if per_seed:
-                for v in values:
-                    ax.plot(steps, v, style, color=color, lw=0.6, alpha=0.35)
-            band = mean_band(values, confidence)
-            ax.fill_between(steps, band.low, band.high, color=color, alpha=alpha, lw=0)
-            ax.plot(steps, band.mean, style, color=color, lw=1.6)
-        ax.set_title(f"{label} ({values.shape[0]} seeds)", fontsize=9)
+        ax = acc_axes[i]
+        n_seeds = _band_panel(ax, records, ("val_acc", "train_acc"), color, per_seed, confidence)
+        ax.set_title(f"{label} ({n_seeds} seeds)", fontsize=9)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("accuracy")
+        if loss:
+            lax = loss_axes[i]
+            _band_panel(lax, records, ("val_loss", "train_loss"), color, per_seed, confidence)
+            lax.set_title(f"{label}: loss", fontsize=9)
+            _, val_loss = seed_matrix(records, "val_loss")
+            if np.any(np.isfinite(val_loss) & (val_loss > 0)):
+                lax.set_yscale("log")
+            lax.set_ylabel("cross-entropy loss")
+    for ax in axs.flat:
         ax.grid(alpha=0.3)
         if log_x:
             ax.set_xscale("log")
-    for ax in axs.flat[n:]:
+    for ax in list(axs.flat)[n * per:]:
         ax.set_visible(False)
     for ax in axs[-1]:
         ax.set_xlabel("step" + (" (log scale)" if log_x else ""))
-    for ax in axs[:, 0]:
-        ax.set_ylabel("accuracy")
-    axs[0, 0].set_ylim(-0.02, 1.02)
-    handles = [Line2D([], [], color="k", ls="-", lw=1.6, label="val acc, mean over seeds"),
-               Line2D([], [], color="k", ls="--", lw=1.6, label="train acc, mean over seeds"),
+    what = "val" + (" acc / loss" if loss else " acc")
+    handles = [Line2D([], [], color="k", ls="-", lw=1.6, label=f"{what}, mean over seeds"),
+               Line2D([], [], color="k", ls="--", lw=1.6,
+                      label=what.replace("val", "train") + ", mean over seeds"),
                Patch(color="k", alpha=0.2, lw=0,
                      label=f"{confidence * 100:g} % CI of the mean (t)")]
     if per_seed:
         handles.append(Line2D([], [], color="k", lw=0.6, alpha=0.5, label="one seed"))
     fig.legend(handles=handles, loc="outside lower center", fontsize=8, frameon=False,
-               ncols=len(handles) if ncols > 1 else 2)
+               ncols=len(handles) if ncols * per > 1 else 2)
     return save_figure(fig, path)
 
 

@@ -41,13 +41,14 @@ def figure_block(path: Path | None, caption: str) -> list[Block]:
 
 
 def curve_blocks(curves: dict[str, list[dict]], figures: Path) -> list[Block]:
-    """The accuracy curves (label → metrics records), linear and log step axis."""
-    what = ("mean over seeds of val (solid) and train (dashed) accuracy with the 95 % "
-            "t-interval of the mean; thin lines: single seeds")
+    """The accuracy and loss curves (label → metrics records), linear and log step axis."""
+    what = ("mean over seeds of val (solid) and train (dashed) accuracy, and beside it the "
+            "cross-entropy loss, with the 95 % t-interval of the mean; thin lines: single seeds")
     return [*figure_block(plot_condition_curves(curves, figures / "report_curves.png",
-                                                per_seed=True), f"Accuracy vs step: {what}."),
+                                                per_seed=True, loss=True),
+                          f"Accuracy and loss vs step: {what}."),
             *figure_block(plot_condition_curves(curves, figures / "report_curves_logx.png",
-                                                per_seed=True, log_x=True),
+                                                per_seed=True, log_x=True, loss=True),
                           "The same on a log step axis.")]
 
 
