@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from groklab.errors import ConfigError
+from groklab.errors import ConfigError, short
 from groklab.models.config import ModelConfig
 from groklab.optim import OptimConfig
 
@@ -110,21 +111,120 @@ class RunConfig:
         """A config from plain data (a file's contents). Missing fields take their defaults; a
         partial ``model`` section is laid over the named ``preset`` (seed-teacher by default)."""
         if not isinstance(data, dict):
-            raise ConfigError(f"a config must be a mapping of sections, got {data!r}")
+            raise ConfigError(f"a config must be a mapping of sections, got {short(data)}")
+        check_bounded(data, "the config")
         data = dict(data)
         preset = data.get("preset", "seed-teacher")
         if preset is not None:
             from groklab.models.config import model_preset
 
+            if not isinstance(preset, str):
+                raise ConfigError(f"preset={short(preset)} must be a preset name (a string)")
             base = _to_plain(model_preset(preset))
             model = data.get("model") or {}
             if not isinstance(model, dict):
-                raise ConfigError(f"model must be a mapping, got {model!r}")
+                raise ConfigError(f"model must be a mapping, got {short(model)}")
             data["model"] = {**base, **model}
-        return _from_plain(cls, data, "")
+        cfg = _from_plain(cls, data, "")
+        check_numbers(cfg.to_dict())
+        return cfg
 
 
 PER_SEED_KEYS = ("learning_rate", "weight_decay", "muon_learning_rate", "muon_weight_decay")
+
+# ----- bounds every config obeys (docs/reliability.md §4) -----
+
+MAX_INT = 2**31 - 1  # every integer setting: steps, sizes and seeds fit the int32 step counters
+MAX_FLOAT = 3.4e38  # every real setting: finite and within float32 (the compiled program's type)
+MAX_SEEDS = 10_000  # seeds of one run (each is a row of every per-seed array)
+MAX_CONFIG_BYTES = 1 << 20  # a config or sweep file is at most 1 MiB
+MAX_CONFIG_NODES = 100_000  # values in a config once YAML aliases are expanded
+MAX_CONFIG_DEPTH = 32  # nesting of mappings and lists
+
+
+def check_numbers(tree, key: str = "") -> None:
+    """Every number of a config (plain data) is usable: no NaN or ±inf (one would train, then
+    fail writing strict JSON), reals within float32, integers within int32. Raises ConfigError
+    naming the key (``per_seed.learning_rate[1]=nan``)."""
+    stack = [(key, tree)]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            stack += [(f"{key}.{k}" if key else str(k), v) for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            stack += [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ConfigError(f"{key}={value} is not a finite number; give a finite value")
+            if abs(value) > MAX_FLOAT:
+                raise ConfigError(f"{key}={value:g} is outside the float32 range "
+                                  f"(|x| <= {MAX_FLOAT:g}); give a smaller value")
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            raise ConfigError(f"{key}={short(value)} is too large; integer settings are at most "
+                              f"{MAX_INT:,}")
+
+
+def check_bounded(data, where: str) -> None:
+    """Refuse plain data (a parsed file) that is too big once YAML aliases are expanded, nested
+    too deeply, or refers to itself. Shared values are counted as often as they are used,
+    without expanding them."""
+    _check_graph(data, lambda x: list(x.keys()) + list(x.values()) if isinstance(x, dict)
+                 else list(x) if isinstance(x, (list, tuple)) else None, where)
+
+
+def _check_graph(root, children_of, where: str) -> None:
+    """``check_bounded`` over any graph: ``children_of(node)`` is a list for a container, None
+    for a leaf. Iterative, so no depth of nesting exhausts the Python stack."""
+    size: dict[int, int] = {}  # id -> expanded count of values (containers done)
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack = [(root, None)]
+    while stack:
+        node, children = stack.pop()
+        if children is None:
+            children = children_of(node)
+            if children is None or id(node) in size:
+                continue
+            if id(node) in on_path:
+                raise ConfigError(f"{where} refers to itself (a recursive YAML alias); write "
+                                  "the values out")
+            on_path.add(id(node))
+            stack.append((node, children))
+            stack += [(c, None) for c in children if id(c) not in size]
+            continue
+        on_path.discard(id(node))
+        size[id(node)] = 1 + sum(size.get(id(c), 1) for c in children)
+        depth[id(node)] = 1 + max((depth.get(id(c), 0) for c in children), default=0)
+        if size[id(node)] > MAX_CONFIG_NODES:
+            raise ConfigError(f"{where} holds more than {MAX_CONFIG_NODES:,} values once its "
+                              "YAML aliases are expanded; a config is at most that big")
+        if depth[id(node)] > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{where} nests mappings and lists more than "
+                              f"{MAX_CONFIG_DEPTH} levels deep; a config nests at most that "
+                              "deep")
+
+
+def load_yaml(text: str, where: str):
+    """``yaml.safe_load`` bounded: the document's node graph is checked (``check_bounded``'s
+    limits, aliases and merge keys counted as expanded) before any value is constructed, so a
+    few hundred bytes of nested aliases cannot expand into gigabytes."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+
+        def children_of(n):
+            if isinstance(n, yaml.MappingNode):
+                return [x for pair in n.value for x in pair]
+            if isinstance(n, yaml.SequenceNode):
+                return list(n.value)
+            return None
+
+        _check_graph(node, children_of, where)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 # ----- plain dict <-> dataclasses -----
@@ -142,13 +242,14 @@ def _to_plain(obj):
 
 def _from_plain(cls, data, prefix: str):
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {data!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got "
+                          f"{short(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted((k for k in data if k not in names), key=str)
     if unknown:
         key = f"{prefix}{unknown[0]}"
-        raise ConfigError(f"unknown config key {key!r}; {prefix or 'top-level '}keys are: "
+        raise ConfigError(f"unknown config key {short(key)}; {prefix or 'top-level '}keys are: "
                           f"{', '.join(sorted(names))}")
     kwargs = {k: _coerce(hints[k], v, f"{prefix}{k}") for k, v in data.items()}
     return cls(**kwargs)
@@ -171,31 +272,56 @@ def _coerce(hint, value, key: str):
         return tuple(_coerce(args[0], v, key) for v in value)
     if hint is dict or origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}={value!r} must be a mapping")
-        return dict(value)
+            raise ConfigError(f"{key}={short(value)} must be a mapping")
+        return _per_seed(value, key) if key == "per_seed" else dict(value)
     if hint is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{key}={value!r} must be true or false")
+        raise ConfigError(f"{key}={short(value)} must be true or false")
     if hint is int:
         if isinstance(value, bool) or not _is_intlike(value):
-            raise ConfigError(f"{key}={value!r} must be an integer")
-        return int(float(value))
+            raise ConfigError(f"{key}={short(value)} must be an integer")
+        number = value if isinstance(value, int) else int(float(value))
+        if abs(number) > MAX_INT:
+            raise ConfigError(f"{key}={short(value)} is too large; integer settings are at most "
+                              f"{MAX_INT:,}")
+        return number
     if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}={short(value)} must be a number")
         try:
             return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}={value!r} must be a number") from None
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float
+            raise ConfigError(f"{key}={short(value)} must be a number") from None
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key}={value!r} must be a string")
+            raise ConfigError(f"{key}={short(value)} must be a string")
         return value
     return value
 
 
+def _per_seed(value: dict, key: str) -> dict:
+    """``per_seed``: names to lists of numbers (their names and lengths are checked when the run
+    is planned, against the allowed keys and the seeds)."""
+    out = {}
+    for name, values in value.items():
+        if not isinstance(name, str):
+            raise ConfigError(f"{key} key {short(name)} must be a name, e.g. learning_rate")
+        if isinstance(values, (list, tuple)):
+            for i, v in enumerate(values):
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise ConfigError(f"{key}.{name}[{i}]={short(v)} must be a number")
+        out[name] = values
+    return out
+
+
 def _is_intlike(value) -> bool:
+    if isinstance(value, int):
+        return True
+    if isinstance(value, str) and len(value) > 64:  # no number is written that long
+        return False
     try:
         return float(value) == int(float(value))
     except (TypeError, ValueError, OverflowError):  # OverflowError: ±inf
@@ -207,52 +333,106 @@ def _is_intlike(value) -> bool:
 
 def apply_overrides(cfg: RunConfig, assignments: list[str]) -> RunConfig:
     """Apply ``key=value`` strings (``model.d_model=64``, ``optim.learning_rate=3e-4``). Values
-    are parsed as YAML scalars/lists; unknown keys are refused by name."""
+    are parsed as YAML scalars/lists (bounded, ``load_yaml``); unknown keys are refused by
+    name."""
     data = cfg.to_dict()
     for item in assignments:
         if "=" not in item:
-            raise ConfigError(f"--set {item!r} must look like key=value (e.g. model.d_model=64)")
+            raise ConfigError(f"--set {short(item)} must look like key=value (e.g. "
+                              "model.d_model=64)")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else None
+        value = _parse_value(raw, key) if raw != "" else None
         node, parts = data, key.strip().split(".")
         for i, part in enumerate(parts[:-1]):
             if not isinstance(node.get(part), dict):
                 known = ", ".join(sorted(k for k, v in node.items() if isinstance(v, dict)))
-                raise ConfigError(f"unknown config key {'.'.join(parts[:i + 1])!r}; "
+                raise ConfigError(f"unknown config key {short('.'.join(parts[:i + 1]))}; "
                                   f"sections are: {known}")
             node = node[part]
         if parts[-1] not in node and key.split(".")[0] != "per_seed":
-            raise ConfigError(f"unknown config key {key!r}; keys here are: "
+            raise ConfigError(f"unknown config key {short(key)}; keys here are: "
                               f"{', '.join(sorted(node))}")
         node[parts[-1]] = value
     return RunConfig.from_dict(data)
 
 
-def load_config_file(path: str | Path) -> dict:
-    """Read a TOML, YAML or JSON config into a plain dict (no code is executed)."""
+def _parse_value(raw: str, key: str):
+    where = f"--set {short(key)}"
+    if len(raw.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{where}: the value is longer than {MAX_CONFIG_BYTES:,} bytes")
+    try:
+        return load_yaml(raw, f"the value of {where}")
+    except ConfigError:
+        raise
+    except RecursionError:
+        raise ConfigError(f"{where}: the value is nested too deeply") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: the value {short(raw)} is not a YAML value "
+                          f"({_first_line(exc)})") from None
+
+
+def read_text_file(path: str | Path, what: str = "config file") -> str:
+    """The text of a small file the user gave (a config, a sweep spec, a run's config.yaml):
+    refused in one line when it is missing, not a regular file, over ``MAX_CONFIG_BYTES``, or
+    not UTF-8 text. Only that many bytes are ever read (``/dev/zero`` cannot fill memory)."""
     path = Path(path)
+    name = f"{what} {short(str(path), 200)}"
+    if not path.exists():
+        raise ConfigError(f"{name} does not exist")
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+        raise ConfigError(f"{name} is not a regular file; give a TOML, YAML or JSON file")
+    with path.open("rb") as f:
+        raw = f.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{name} is larger than {MAX_CONFIG_BYTES:,} bytes; a config is at "
+                          "most that big")
+    if b"\x00" in raw:
+        raise ConfigError(f"{name} is not UTF-8 text (it holds NUL bytes); give a TOML, YAML "
+                          "or JSON file")
     try:
-        text = path.read_text(encoding="utf-8")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text; give a TOML, YAML or "
-                          "JSON file") from None
+        raise ConfigError(f"{name} is not UTF-8 text; give a TOML, YAML or JSON file") from None
+
+
+def parse_config_text(text: str, suffix: str, where: str):
+    """Plain data of a TOML (``.toml``), JSON (``.json``) or YAML (anything else) text, bounded
+    (``check_bounded``); no code is executed. ``where`` names the file in errors."""
     try:
-        if path.suffix == ".toml":
+        if suffix == ".toml":
             import tomllib
 
             data = tomllib.loads(text)
-        elif path.suffix == ".json":
+        elif suffix == ".json":
             data = json.loads(text)
         else:
-            data = yaml.safe_load(text)
+            data = load_yaml(text, where)
+    except ConfigError:
+        raise
+    except RecursionError:
+        raise ConfigError(f"{where} is malformed: it nests mappings and lists more than "
+                          f"{MAX_CONFIG_DEPTH} levels deep") from None
     except Exception as exc:  # parser errors differ per format; report them in one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"config file {str(path)!r} is malformed: {first}") from None
+        raise ConfigError(f"{where} is malformed: {_first_line(exc)}") from None
+    check_bounded(data, where)
+    return data
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= 200 else first[:200] + "…"
+
+
+def load_config_file(path: str | Path, what: str = "config file") -> dict:
+    """Read a TOML, YAML or JSON config into a plain dict (no code is executed; bounded in
+    size, nesting and alias expansion: ``read_text_file``, ``parse_config_text``)."""
+    path = Path(path)
+    where = f"{what} {short(str(path), 200)}"
+    data = parse_config_text(read_text_file(path, what), path.suffix, where)
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections, "
-                          f"got {type(data).__name__}")
+        raise ConfigError(f"{where} must hold a mapping of sections, got "
+                          f"{type(data).__name__}")
     return data
 
 

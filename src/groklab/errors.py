@@ -16,3 +16,20 @@ def warn(message: str) -> None:
     import sys
 
     print(f"groklab: warning: {message}", file=sys.stderr, flush=True)
+
+
+def short(value, limit: int = 60) -> str:
+    """``repr(value)`` bounded for an error message: at most about ``limit`` characters, however
+    large or deeply nested the value (a YAML alias bomb, a megabyte string), never expanded in
+    full. Error messages name the value at fault with this."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother = 3, limit, limit
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = 6
+    try:
+        text = r.repr(value)
+    except ValueError:  # an int beyond Python's 4300-digit str limit
+        text = f"<an integer of {value.bit_length()} bits>" if isinstance(value, int) \
+            else f"<{type(value).__name__}>"
+    return text if len(text) <= limit + 10 else text[:limit] + "…"

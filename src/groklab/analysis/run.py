@@ -46,6 +46,7 @@ from groklab.analysis.subject import Subject, load_subject, parse_ref
 from groklab.analysis.weights import NEAR_ZERO
 from groklab.errors import ConfigError
 from groklab.runs.files import write_json_atomic
+from groklab.runs.rundir import usable_metrics
 
 IG_ROWS = 1024  # integrated gradients: the first this many validation rows of each seed
 
@@ -90,8 +91,10 @@ def input_rows(task, inputs) -> list[int]:
 
 
 def check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} exists and is not a directory")
+    """The output directory can be written (before anything is measured)."""
+    from groklab.runs.paths import check_writable
+
+    check_writable(out, "--out")
 
 
 def _vmapped(fn):
@@ -174,7 +177,7 @@ def analyze(run_dir: str, out: str | Path | None = None, opts: Options = Options
     from groklab.figures.analysis import write_figures
 
     files = {"about": _about(subject, spec, opts, fourier_parts), **files}
-    metrics = subject.loaded.run.read_metrics()
+    metrics = usable_metrics(subject.loaded.run.read_metrics())
     if "evolution" in files:
         seeds = list(dict.fromkeys(r["seed"] for r in files["evolution"]["records"]))
         files["evolution"]["phases"] = phases_by_seed(metrics, seeds)

@@ -4,7 +4,12 @@ structure and progress measures, attributions, and comparisons with other runs
 
 from __future__ import annotations
 
-from groklab.errors import ConfigError
+import math
+
+from groklab.errors import ConfigError, short
+
+MAX_IG_STEPS = 4096  # integrated-gradient steps: each is a forward and backward pass
+MAX_KAPPA = 1e6
 
 
 def add_parser(sub) -> None:
@@ -54,7 +59,7 @@ def parse_inputs(text: str | None) -> tuple[tuple[int, int], ...]:
                 raise ValueError
             pairs.append((int(a), int(b)))
         except ValueError:
-            raise ConfigError(f"--inputs {item.strip()!r} is not a pair a:b of integers "
+            raise ConfigError(f"--inputs {short(item.strip())} is not a pair a:b of integers "
                               "(e.g. --inputs 3:5,10:20)") from None
     return tuple(pairs)
 
@@ -62,11 +67,16 @@ def parse_inputs(text: str | None) -> tuple[tuple[int, int], ...]:
 def run(args) -> int:
     from groklab.analysis.run import Options, analyze
 
-    if args.key_threshold <= 0:
-        raise ConfigError(f"--key_threshold {args.key_threshold} must be > 0 (default 2)")
-    if args.ig_steps < 0:
-        raise ConfigError(f"--ig_steps {args.ig_steps} must be >= 0 (default 32; 0 skips the "
-                          "attribution)")
+    if not (math.isfinite(args.key_threshold) and 0 < args.key_threshold <= MAX_KAPPA):
+        raise ConfigError(f"--key_threshold {args.key_threshold} must be a number in (0, "
+                          f"{MAX_KAPPA:g}] (default 2)")
+    if not 0 <= args.ig_steps <= MAX_IG_STEPS:
+        raise ConfigError(f"--ig_steps {short(args.ig_steps)} must be in [0, {MAX_IG_STEPS}] "
+                          "(default 32; 0 skips the attribution)")
+    if args.out is not None:
+        from groklab.runs.paths import check_writable
+
+        check_writable(args.out, "--out")
     hooks = tuple(h.strip() for h in (args.hooks or "").split(",") if h.strip())
     opts = Options(checkpoint=args.checkpoint, all_checkpoints=args.all_checkpoints,
                    compare=tuple(args.compare), hooks=hooks, position=args.position,

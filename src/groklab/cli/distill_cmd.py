@@ -9,19 +9,24 @@ checkpoint directory (``RUN/checkpoints/params/STEP``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 
 from groklab.cli.train_cmd import (
     add_training_arguments,
     check_checkpoint_dir,
+    check_out,
     config_from_args,
     resume_as,
     train_with_baseline,
     train_with_progress,
 )
 from groklab.config import RunConfig
-from groklab.errors import ConfigError
+from groklab.errors import ConfigError, short
+
+MAX_CHAIN = 16  # generations of --chain
+MAX_SCALE = 64.0  # a student is at most this many times the teacher's width or depth
 
 
 def add_parser(sub) -> None:
@@ -102,12 +107,17 @@ def run(args) -> int:
         return _resume(args)
     if not args.teacher:
         raise ConfigError("--teacher RUN_DIR is required (or --resume --out DIR)")
+    for flag in ("student_scale", "depth_scale"):
+        value = getattr(args, flag)
+        if value is not None and not (math.isfinite(value) and 0 < value <= MAX_SCALE):
+            raise ConfigError(f"--{flag} {value:g} must be a number in (0, {MAX_SCALE:g}]")
     teacher = absolute_run_ref(args.teacher)
     if args.chain:
         from groklab.distill.chain import run_chain
 
         scales = _scales(args.chain)
         out = Path(args.out or "runs/chain")
+        check_out(out)
         run_chain(lambda parent, s: student_config(args, parent, s), teacher, scales, out,
                   lambda cfg, d: train_with_progress(cfg, d, args))
         print(f"chain report: {out / 'chain.md'}")
@@ -116,6 +126,7 @@ def run(args) -> int:
     out = Path(args.out or f"runs/{Path(teacher.partition('@')[0]).name}_student")
     check_checkpoint_dir(args, out)
     scratch, scratch_out = None, out.with_name(out.name + "_scratch")
+    check_out(out, *([scratch_out] if args.baseline else []))
     if args.baseline:
         from groklab.distill.setup import resolve_student
         from groklab.runs.rundir import RunDir
@@ -137,8 +148,11 @@ def _scales(text: str) -> list[float]:
     try:
         scales = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise ConfigError(f"--chain {text!r} must be comma-separated widths, e.g. "
+        raise ConfigError(f"--chain {short(text)} must be comma-separated widths, e.g. "
                           "0.5,0.25") from None
-    if not scales or any(s <= 0 for s in scales):
-        raise ConfigError(f"--chain {text!r} must list positive widths, e.g. 0.5,0.25")
+    if not scales or any(not (math.isfinite(s) and 0 < s <= MAX_SCALE) for s in scales):
+        raise ConfigError(f"--chain {short(text)} must list widths in (0, {MAX_SCALE:g}], e.g. "
+                          "0.5,0.25")
+    if len(scales) > MAX_CHAIN:
+        raise ConfigError(f"--chain lists {len(scales)} generations; at most {MAX_CHAIN}")
     return scales

@@ -1,8 +1,10 @@
 """``groklab`` command line: ``train``, ``distill``, ``transfer``, ``tasks``, ``presets``,
 ``sweep``, ``report``, ``analyze``.
 
-Every user error is a ``ConfigError``: printed as one line ``groklab: error: ...`` with exit code
-2, never a traceback (docs/architecture.md §5).
+Every user error is one line ``groklab: error: ...`` on stderr with exit code 2, never a
+traceback (docs/architecture.md §5, docs/reliability.md §4): a ``ConfigError``, a path that
+cannot be read or written (``OSError``), and argparse's own usage errors (an unknown flag, a
+value of the wrong type), which point at ``groklab COMMAND --help`` instead of printing the usage.
 """
 
 from __future__ import annotations
@@ -10,7 +12,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-from groklab.errors import ConfigError
+from groklab.errors import ConfigError, short
+
+# An error line is at most this long, whatever value it quotes (messages shorten the values they
+# name with ``groklab.errors.short``; this is the last guard).
+MAX_ERROR_CHARS = 600
+
+
+class UsageError(Exception):
+    """argparse could not read the command line; ``prog`` is the (sub)command it was reading."""
+
+    def __init__(self, message: str, prog: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: raised to ``main`` instead of printing the
+    usage and exiting (subcommand parsers are of this class too)."""
+
+    def error(self, message: str):
+        raise UsageError(message, self.prog)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         transfer_cmd,
     )
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="groklab",
         description="Study grokking: train small transformers on algorithmic tasks, many seeds "
                     "at once.",
@@ -42,21 +64,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text: str) -> str:
+    """``text`` as one bounded line: line breaks become spaces, and it is cut at
+    ``MAX_ERROR_CHARS``."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "… (cut)"
+
+
+def error(message: str) -> int:
+    print(f"groklab: error: {one_line(message)}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except UsageError as exc:
+        return error(f"{exc} (see {exc.prog} --help)")
+    except SystemExit as exc:  # --help (exit 0)
+        return exc.code if isinstance(exc.code, int) else 0
     if not getattr(args, "func", None):
+        if extra:
+            return error(f"unrecognized arguments: {' '.join(extra)} (see groklab --help)")
         parser.print_help()
         return 2
+    if extra:
+        return error(f"unrecognized arguments: {' '.join(extra)} (see groklab {args.command} "
+                     "--help)")
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        print(f"groklab: error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     except OSError as exc:  # a path the user gave cannot be read or written: say which, why
-        where = f"{exc.filename!r}: " if exc.filename else ""
-        print(f"groklab: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 2
+        where = f"{short(str(exc.filename), 200)}: " if exc.filename else ""
+        return error(f"{where}{exc.strerror or exc}")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,9 @@ def _describe(cfg) -> str:
 
 
 def run(args) -> int:
+    from groklab.cli.tasks_cmd import check_p
+
+    check_p(args.p)
     table = Table(title=f"groklab model presets (task {args.task}, p = {args.p})")
     for col in ("name", "params", "d_vocab", "architecture"):
         table.add_column(col, justify="right" if col in ("params", "d_vocab") else "left")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="run every cell of a sweep spec (YAML/TOML)",
@@ -22,14 +24,20 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from groklab.errors import ConfigError, short
+    from groklab.runs.paths import check_writable
+    from groklab.runs.rundir import read_json_file
     from groklab.sweeps import load_spec
     from groklab.sweeps.group import Interrupted
     from groklab.sweeps.run import run_sweep
 
-    spec = load_spec(args.spec)
     if args.address is not None and args.backend != "ray":
-        from groklab.errors import ConfigError
-        raise ConfigError(f"--address {args.address!r} needs --backend ray")
+        raise ConfigError(f"--address {short(args.address)} needs --backend ray")
+    check_writable(args.out, "--out")
+    manifest = Path(args.out) / "manifest.json"
+    if manifest.exists():  # an earlier run of this sweep: it must be readable to continue it
+        read_json_file(manifest)
+    spec = load_spec(args.spec)
     try:
         rows = run_sweep(spec, args.out, log=lambda line: print(line, flush=True),
                          backend=args.backend, address=args.address)

@@ -12,8 +12,15 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from groklab.config import RunConfig, apply_overrides, load_config_file
-from groklab.errors import ConfigError
+from groklab.config import (
+    MAX_INT,
+    MAX_SEEDS,
+    RunConfig,
+    apply_overrides,
+    check_numbers,
+    load_config_file,
+)
+from groklab.errors import ConfigError, short
 from groklab.recipes import recipe_overrides
 
 # flag → config key, for the plain value flags
@@ -116,7 +123,12 @@ def config_from_args(args, base: dict | None = None) -> RunConfig:
         data = {**data, "preset": args.preset}
         if not args.config:  # a config file's model section is laid over the preset
             data.pop("model", None)
-    cfg = RunConfig.from_dict(data)
+    try:
+        cfg = RunConfig.from_dict(data)
+    except ConfigError as e:  # a value of the file: name the file too
+        if not args.config:
+            raise
+        raise ConfigError(f"config file {short(str(args.config), 200)}: {e}") from None
     recipes = [r.strip() for item in args.recipe for r in item.split(",") if r.strip()]
     sets = [f"{FLAG_KEYS[k]}={v}" for k, v in vars(args).items()
             if k in FLAG_KEYS and v is not None]
@@ -135,9 +147,10 @@ def config_from_args(args, base: dict | None = None) -> RunConfig:
             try:
                 per_seed[key] = [float(v) for v in values.split(",")]
             except ValueError:
-                raise ConfigError(f"--per_seed {item!r} must look like KEY=V1,V2,... with "
+                raise ConfigError(f"--per_seed {short(item)} must look like KEY=V1,V2,... with "
                                   "numbers") from None
         cfg = dataclasses.replace(cfg, per_seed=per_seed)
+    check_numbers(cfg.to_dict())
     return cfg
 
 
@@ -146,18 +159,29 @@ def _seeds(args) -> tuple[int, ...] | None:
     if len(given) > 1:
         raise ConfigError("give only one of --seeds, --num_seeds, --seed")
     if args.seeds is not None:
+        items = [s for s in args.seeds.split(",") if s.strip()]
+        if len(items) > MAX_SEEDS:
+            raise ConfigError(f"--seeds lists {len(items):,} seeds; a run trains at most "
+                              f"{MAX_SEEDS:,}")
         try:
-            return tuple(int(s) for s in args.seeds.split(",") if s.strip())
+            return tuple(_seed(int(s), "--seeds") for s in items)
         except ValueError:
-            raise ConfigError(f"--seeds {args.seeds!r} must be comma-separated integers, "
+            raise ConfigError(f"--seeds {short(args.seeds)} must be comma-separated integers, "
                               "e.g. 0,1,2") from None
     if args.num_seeds is not None:
-        if args.num_seeds < 1:
-            raise ConfigError(f"--num_seeds {args.num_seeds} must be >= 1")
+        if not 1 <= args.num_seeds <= MAX_SEEDS:
+            raise ConfigError(f"--num_seeds {short(args.num_seeds)} must be in [1, "
+                              f"{MAX_SEEDS:,}]")
         return tuple(range(args.num_seeds))
     if args.seed is not None:
-        return (args.seed,)
+        return (_seed(args.seed, "--seed"),)
     return None
+
+
+def _seed(seed: int, flag: str) -> int:
+    if not 0 <= seed <= MAX_INT:
+        raise ConfigError(f"{flag}: seed {short(seed)} is outside [0, {MAX_INT:,}]")
+    return seed
 
 
 def run(args) -> int:
@@ -169,11 +193,21 @@ def run(args) -> int:
     cfg = config_from_args(args)
     out = Path(args.out or f"runs/{cfg.task.name}_p{cfg.task.p}")
     check_checkpoint_dir(args, out)
+    check_out(out)
     summary = train_with_progress(cfg, out, args)
     print_result(summary, out)
     from groklab.experiments.train import exit_code
 
     return exit_code(summary)
+
+
+def check_out(*outs: Path) -> None:
+    """Every run directory this command writes can be written (runs.paths.check_writable):
+    checked before anything is compiled or trained."""
+    from groklab.runs.paths import check_writable
+
+    for out in outs:
+        check_writable(out, "--out")
 
 
 def check_checkpoint_dir(args, out: Path) -> None:
@@ -224,8 +258,9 @@ def resume_as(args, what: str, is_kind) -> int:
     args.config = str(Path(args.out) / "config.yaml")
     cfg = config_from_args(args)
     if not is_kind(cfg):
-        raise ConfigError(f"{args.out!r} is not a {what} run; resume it with groklab train "
+        raise ConfigError(f"{short(args.out)} is not a {what} run; resume it with groklab train "
                           "--resume")
+    check_out(Path(args.out))
     summary = train_with_progress(cfg, Path(args.out), args)
     print_result(summary, Path(args.out))
     from groklab.experiments.train import exit_code

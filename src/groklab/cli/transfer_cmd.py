@@ -16,6 +16,7 @@ from pathlib import Path
 from groklab.cli.train_cmd import (
     add_training_arguments,
     check_checkpoint_dir,
+    check_out,
     config_from_args,
     resume_as,
     train_with_baseline,
@@ -102,6 +103,7 @@ def run(args) -> int:
                            f"{cfg.task.name}_p{cfg.task.p}")
     check_checkpoint_dir(args, out)
     scratch, scratch_out = None, out.with_name(out.name + "_scratch")
+    check_out(out, *([scratch_out] if args.baseline else []))
     if args.baseline:
         from groklab.engine.setup import plan_run
         from groklab.runs.rundir import RunDir

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +20,10 @@ import numpy as np
 import optax
 from flax import nnx
 
-from groklab.config import PER_SEED_KEYS, RunConfig
+from groklab.config import MAX_INT, MAX_SEEDS, PER_SEED_KEYS, RunConfig, check_numbers
 from groklab.engine.curriculum import CURRICULA, initial_order
 from groklab.engine.phases import Phase, epoch_at, make_phases, phase_at
-from groklab.errors import ConfigError
+from groklab.errors import ConfigError, short
 from groklab.models import build_model
 from groklab.models.config import ModelConfig
 from groklab.objectives import LOSSES
@@ -94,36 +96,50 @@ class EngineSetup:
 
 
 def plan_run(cfg: RunConfig) -> Plan:
-    """Validate every part of ``cfg`` and compute the run's sizes. Raises ConfigError."""
-    _check_finite(cfg.to_dict())
+    """Validate every part of ``cfg`` and compute the run's sizes. Raises ConfigError.
+
+    Everything is checked from the config alone before anything per seed is built: values and
+    their ranges, the structural limits (``MAX_SEEDS``, ``MAX_LAYERS``, ``MAX_BATCH_STAGES``,
+    steps within ``MAX_INT``) and the memory the run needs (``check_memory``), so a run that
+    cannot work is refused at once, without allocating it."""
+    check_numbers(cfg.to_dict())  # NaN, ±inf, beyond float32 or int32: refused by key
     t = cfg.task
     task = make_task(t.name, t.p, t.layout)
     model = cfg.model.resolve_for_task(task.d_vocab, task.n_ctx, task.operand_positions)
+    _check_model(model)
     cfg.optim.validate()
+    _check_optax_kwargs(cfg.optim)
     if not cfg.seeds:
         raise ConfigError("seeds=() is empty; give at least one seed (e.g. --seeds 0,1,2)")
+    if len(cfg.seeds) > MAX_SEEDS:
+        raise ConfigError(f"seeds lists {len(cfg.seeds):,} seeds; a run trains at most "
+                          f"{MAX_SEEDS:,}")
     if len(set(cfg.seeds)) != len(cfg.seeds):
-        raise ConfigError(f"seeds={list(cfg.seeds)} has duplicates; each seed must be distinct")
+        raise ConfigError(f"seeds={short(list(cfg.seeds))} has duplicates; each seed must be "
+                          "distinct")
     for key, values in cfg.per_seed.items():
         if key not in PER_SEED_KEYS:
-            raise ConfigError(f"per_seed key {key!r} is not allowed; allowed: "
+            raise ConfigError(f"per_seed key {short(key)} is not allowed; allowed: "
                               f"{', '.join(PER_SEED_KEYS)}")
         if not isinstance(values, (list, tuple)) or len(values) != len(cfg.seeds):
-            raise ConfigError(f"per_seed.{key}={values!r} must list one value per seed "
+            raise ConfigError(f"per_seed.{key}={short(values)} must list one value per seed "
                               f"({len(cfg.seeds)} seeds)")
+        for i, v in enumerate(values):
+            if v < 0 or (v == 0 and "learning_rate" in key):
+                raise ConfigError(f"per_seed.{key}[{i}]={v} must be "
+                                  f"{'> 0' if 'learning_rate' in key else '>= 0'}")
     if cfg.rng_seeds and len(cfg.rng_seeds) != len(cfg.seeds):
-        raise ConfigError(f"rng_seeds={list(cfg.rng_seeds)} must list one seed per seed "
+        raise ConfigError(f"rng_seeds={short(list(cfg.rng_seeds))} must list one seed per seed "
                           f"({len(cfg.seeds)} seeds) or be empty")
-    splits = tuple(
-        make_split(task, t.train_fraction, t.split_seed if t.split_seed is not None else s,
-                   t.label_noise)
-        for s in (cfg.rng_seeds or cfg.seeds)
-    )
-    n_train = len(splits[0].train_idx)
+    _check_distill(cfg.distill)
     tr = cfg.train
     _check_train(tr)
+    n_train = _n_train(len(task.labels), t.train_fraction)
     phases = make_phases(tr, n_train)
     total = phases[-1].end_step
+    if total > MAX_INT:
+        raise ConfigError(f"the budget is {total:,} steps (train.epochs={tr.epochs}, "
+                          f"train.steps={tr.steps}); a run takes at most {MAX_INT:,} steps")
     if tr.eval_every is not None and tr.eval_every < 1:
         raise ConfigError(f"train.eval_every={tr.eval_every} must be >= 1")
     every = tr.eval_every or phases[-1].steps_per_epoch
@@ -131,24 +147,196 @@ def plan_run(cfg: RunConfig) -> Plan:
     if ckpt < 1:
         raise ConfigError(f"train.checkpoint_every={ckpt} must be >= 1")
     cfg = dataclasses.replace(cfg, model=model)
+    check_memory(cfg, len(task.labels), n_train)
     if cfg.optim.name == "muon":
         _check_muon(cfg)
+    splits = tuple(
+        make_split(task, t.train_fraction, t.split_seed if t.split_seed is not None else s,
+                   t.label_noise)
+        for s in (cfg.rng_seeds or cfg.seeds)
+    )
     return Plan(cfg, task, splits, phases, total, tr.eval_every, ckpt)
 
 
-def _check_finite(tree, key: str = "") -> None:
-    """No setting takes NaN or ±inf: one would train, then fail writing strict JSON."""
-    if isinstance(tree, dict):
-        for k, v in tree.items():
-            _check_finite(v, f"{key}.{k}" if key else str(k))
-    elif isinstance(tree, list | tuple):
-        for i, v in enumerate(tree):
-            _check_finite(v, f"{key}[{i}]")
-    elif isinstance(tree, float) and not math.isfinite(tree):
-        raise ConfigError(f"{key}={tree} is not a finite number; give a finite value")
+def _n_train(n_rows: int, train_fraction: float) -> int:
+    """The training rows of a split, as ``make_split`` counts them."""
+    from groklab.tasks.split import split_sizes
+
+    return split_sizes(n_rows, train_fraction)[0]
+
+
+# ----- memory: estimated from the config, checked before anything is allocated -----
+
+F32 = 4  # bytes per value: parameters, optimizer state and activations are float32
+MEMORY_ENV = "GROKLAB_MEMORY_LIMIT"  # bytes (suffix K, M, G, T) that replace the available RAM
+CHECKED_ABOVE = 64 << 20  # estimates below 64 MiB fit anywhere: not checked
+
+
+def param_count(model: ModelConfig) -> int:
+    """Parameters of one seed's model (resolved for its task), from the config alone: the
+    formula of models.transformer / models.mlp (tests/test_hostile_inputs.py checks it against
+    ``count_params`` of every preset)."""
+    V, b = model.d_vocab, int(model.use_bias)
+    if model.kind == "mlp":
+        n_in = len(model.operand_positions) * V
+        return n_in * model.mlp_width + model.mlp_width * V + b * (model.mlp_width + V)
+    D, H, Dh, M, L = model.d_model, model.n_heads, model.head_dim, model.mlp_dim, model.n_layers
+    norm = {"rmsnorm": D, "layernorm": D * (1 + b)}.get(model.norm, 0)
+    attn = 4 * D * H * Dh + b * (3 * H * Dh + D)
+    gated = model.activation == "swiglu"
+    mlp = (3 if gated else 2) * D * M + b * ((2 if gated else 1) * M + D)
+    pos = model.n_ctx * D if model.positions == "learned" else 0
+    final_norm = norm if model.norm_position == "pre" else 0
+    return V * D + pos + L * (attn + mlp + 2 * norm) + final_norm + D * V + b * V
+
+
+def memory_estimate(cfg: RunConfig, n_rows: int, n_train: int) -> dict:
+    """Bytes a run needs at least, from its config (``cfg.model`` resolved for the task):
+
+    - ``state``: per seed, parameters, gradients and optimizer state: (4 + k) × P values, with
+      k = the Grokfast window (MA) or 1 (EMA) or 0, +1 with SAM, +1 for the checkpoint copy;
+    - ``activations``: per seed, the larger of a training step (what the backward pass
+      keeps: B × T × L × (8·d_model + 2·d_mlp + 2·H·T) + 3·B·V) and an evaluation block of E
+      rows (forward only, one layer at a time: E × T × (8·d_model + 2·d_mlp + 2·H·T) + 3·E·V);
+    - ``data``: the task table and the per-seed labels, indices and masks.
+
+    Every seed is trained at once (a vmapped axis), so state and activations count S times."""
+    model, tr, optim = cfg.model, cfg.train, cfg.optim
+    S, P, V = len(cfg.seeds), param_count(model), model.d_vocab
+    slots = {"ema": 1, "ma": optim.grokfast_window}.get(optim.grokfast, 0)
+    state = P * (4 + slots + (optim.sam_rho > 0) + 1)
+    B, E = min(tr.batch_size, n_train), min(tr.eval_batch_size, n_rows)
+    if model.kind == "mlp":
+        width = len(model.operand_positions) * V + 3 * model.mlp_width + 3 * V
+        train_act, eval_act = B * width, E * width // 2
+    else:
+        T, L = model.n_ctx, model.n_layers
+        per_layer = T * (8 * model.d_model + 2 * model.mlp_dim + 2 * model.n_heads * T)
+        train_act = B * (L * per_layer + 3 * V)
+        eval_act = E * (per_layer + 3 * V)
+    data = n_rows * (model.n_ctx or 1) + S * n_rows * 4
+    parts = {"state": S * state * F32, "activations": S * max(train_act, eval_act) * F32,
+             "data": data * F32}
+    return {"params_per_seed": P, **parts, "total": sum(parts.values())}
+
+
+def available_memory() -> tuple[int | None, str]:
+    """(bytes, where that number comes from): ``GROKLAB_MEMORY_LIMIT`` when set, else the
+    memory the operating system says is available (Linux MemAvailable, else the free pages);
+    None when neither is known."""
+    env = os.environ.get(MEMORY_ENV, "").strip()
+    if env:
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+        try:
+            scale = units.get(env[-1].upper(), 1)
+            number = float(env[:-1] if env[-1].upper() in units else env)
+            if not math.isfinite(number) or number <= 0:
+                raise ValueError
+            return int(number * scale), MEMORY_ENV
+        except ValueError:
+            raise ConfigError(f"{MEMORY_ENV}={short(env)} must be a number of bytes, e.g. 8G "
+                              "or 512M") from None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "available RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "free RAM"
+    except (OSError, ValueError, AttributeError):
+        return None, "unknown"
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n / 1024:,.1f} KiB"
+
+
+def check_memory(cfg: RunConfig, n_rows: int, n_train: int) -> dict:
+    """Refuse a run whose estimated memory (``memory_estimate``) exceeds what is available
+    (``available_memory``): one line with the estimate, its largest part and what there is.
+    Returns the estimate."""
+    est = memory_estimate(cfg, n_rows, n_train)
+    if est["total"] < CHECKED_ABOVE:
+        return est
+    have, source = available_memory()
+    if have is not None and est["total"] > have:
+        part = max(("state", "activations", "data"), key=lambda k: est[k])
+        what = {"state": f"parameters and optimizer state: {est['params_per_seed']:,} "
+                         f"parameters × {len(cfg.seeds):,} seeds",
+                "activations": f"activations of batch {cfg.train.batch_size} × "
+                               f"{len(cfg.seeds):,} seeds",
+                "data": "the task table and splits"}[part]
+        raise ConfigError(f"this run needs about {_size(est['total'])} of memory (mostly "
+                          f"{what}: {_size(est[part])}), more than the {_size(have)} of "
+                          f"{source}; make the model, batch or seed count smaller (set "
+                          f"{MEMORY_ENV} to change the limit)")
+    return est
+
+
+# ----- limits (docs/reliability.md §4) -----
+
+MAX_LAYERS = 256  # transformer blocks: each is traced and compiled into the program
+MAX_BATCH_STAGES = 64  # distinct batch sizes of a batch schedule: each compiles a program
+
+
+def _check_model(model: ModelConfig) -> None:
+    if model.kind == "transformer" and model.n_layers > MAX_LAYERS:
+        raise ConfigError(f"model.n_layers={model.n_layers} is over the limit of {MAX_LAYERS} "
+                          "(each layer is traced and compiled into the program)")
+    if model.norm_eps < 0:
+        raise ConfigError(f"model.norm_eps={model.norm_eps} must be >= 0")
+    if model.mlp_output_scale is not None and model.mlp_output_scale == 0:
+        raise ConfigError("model.mlp_output_scale=0 would make every output 0; give a "
+                          "non-zero scale or null (1 / mlp_width)")
+
+
+def _check_optax_kwargs(optim) -> None:
+    """``optim.kwargs`` of an ``optax:<name>`` optimizer must be arguments it takes: it is
+    built once here (nothing is compiled), so a wrong name or value fails now, in one line."""
+    if not (optim.name.startswith("optax:") and optim.kwargs):
+        return
+    name = optim.name.split(":", 1)[1]
+    factory = getattr(optax, name)
+    try:
+        inspect.signature(factory).bind(learning_rate=1e-3, **optim.kwargs)
+        factory(learning_rate=1e-3, **optim.kwargs)
+    except Exception as e:  # noqa: BLE001 - whatever optax says about its own arguments
+        raise ConfigError(f"optim.kwargs={short(optim.kwargs)} do not fit optax.{name}: "
+                          f"{short(str(e), 120)}") from None
+
+
+def _check_distill(d) -> None:
+    """A strategy weight (``logit:W``) must be a finite number; the rest of the strategy is
+    checked by groklab.distill when the teacher is loaded."""
+    for item in d.strategies:
+        name, sep, weight = str(item).partition(":")
+        if not sep:
+            continue
+        try:
+            w = float(weight)
+        except ValueError:
+            continue  # groklab.distill names it: not a number
+        if not math.isfinite(w) or abs(w) > 1e30:
+            raise ConfigError(f"distill.strategies: {short(item)} has weight {w:g}; a weight "
+                              "is a finite number > 0")
 
 
 def _check_train(tr) -> None:
+    if tr.eval_batch_size < 1:
+        raise ConfigError(f"train.eval_batch_size={tr.eval_batch_size} must be >= 1")
+    if tr.checkpoint_every is not None and tr.checkpoint_every < 1:
+        raise ConfigError(f"train.checkpoint_every={tr.checkpoint_every} must be >= 1")
+    for key in ("grokked_threshold", "memorized_threshold"):
+        if not 0 < getattr(tr, key) <= 1:
+            raise ConfigError(f"train.{key}={getattr(tr, key)} is outside (0, 1]")
+    if tr.batch_schedule != "constant" and tr.batch_stages > MAX_BATCH_STAGES:
+        raise ConfigError(f"train.batch_stages={tr.batch_stages} is over the limit of "
+                          f"{MAX_BATCH_STAGES} (each batch size compiles a program)")
     if tr.stop_at is not None and not 0 < tr.stop_at <= 1:
         raise ConfigError(f"train.stop_at={tr.stop_at} is outside (0, 1]")
     if tr.loss not in LOSSES:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
+from groklab.errors import short
 from groklab.report.document import Block, Figure, Heading, Table, Text
+from groklab.runs.rundir import blame, damaged, read_json_file, read_text
 
 CAPTIONS = {
     "attention": "Mean attention pattern over validation rows per layer and head, with its "
@@ -33,7 +34,11 @@ def analysis_blocks(d: Path) -> list[Block]:
     a = d / "analysis"
     if not (a / "about.json").exists():
         return []
-    about = json.loads((a / "about.json").read_text())
+    with blame(a / "about.json"):
+        return _analysis_blocks(a, read_json_file(a / "about.json"))
+
+
+def _analysis_blocks(a: Path, about: dict) -> list[Block]:
     ck = about["checkpoint"]
     epochs = ", ".join(f"{e:g}" for e in ck["epochs"])
     blocks: list[Block] = [Heading("Analysis"), Text(
@@ -42,13 +47,16 @@ def analysis_blocks(d: Path) -> list[Block]:
         "split. Cells: mean ± std over seeds; CKA is linear CKA with the analysed run's "
         "matching layer; entropy rank exp(H(σ/Σσ)) and participation ratio (Σσ)²/Σσ² of the "
         "residual stream after each block at the answer position; attention entropy in bits.")]
-    with (a / "table.csv").open() as f:
-        rows = list(csv.reader(io.StringIO(f.read())))
-    blocks.append(Table(rows[0], rows[1:]))
+    with blame(a / "table.csv"):
+        rows = list(csv.reader(io.StringIO(read_text(a / "table.csv"), newline="")))
+        blocks.append(Table(rows[0], rows[1:]))
     fourier = a / "fourier.json"
     if fourier.exists():
-        blocks.append(Text(_fourier_text(json.loads(fourier.read_text()))))
+        with blame(fourier):
+            blocks.append(Text(_fourier_text(read_json_file(fourier))))
     for name, rel in about.get("figures", {}).items():
+        if not (a / rel).resolve().is_relative_to(a.resolve()):
+            raise damaged(a / "about.json", f"figure {short(rel)} lies outside {short(str(a))}")
         blocks.append(Figure(a / rel, CAPTIONS.get(name, COMPARE_CAPTION)))
     return blocks
 

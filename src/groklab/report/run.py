@@ -5,7 +5,6 @@ to each threshold."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from groklab.figures.conditions import plot_kaplan_meier, plot_steps_strip
@@ -15,7 +14,7 @@ from groklab.report.integrity import integrity_blocks
 from groklab.report.sweep import FINISHED, curve_blocks
 from groklab.report.tables import REPORTED_THRESHOLDS, csv_text, fmt, latex_grid, pct
 from groklab.runs.results import seed_rows
-from groklab.runs.rundir import RunDir
+from groklab.runs.rundir import RunDir, blame, read_json_file, usable_metrics
 from groklab.stats import GrokTimes, describe, kaplan_meier
 from groklab.stats.speedup import format_speedup
 
@@ -86,8 +85,19 @@ def _describe_run(summary: dict) -> str:
 
 
 def run_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
-    """(title, blocks, tables/ files) of run directory ``d``; writes its figures."""
-    summary = json.loads((d / "summary.json").read_text())
+    """(title, blocks, tables/ files) of run directory ``d``; writes its figures. Its files are
+    read and checked first (config.yaml, split.npz, summary.json): a damaged one is a one-line
+    error naming it, before anything is written."""
+    run = RunDir(d)
+    run.load_config()
+    if run.split_path.exists():
+        run.load_split()
+    summary = run.read_summary()
+    with blame(run.summary_path):
+        return _run_report(d, summary)
+
+
+def _run_report(d: Path, summary: dict) -> tuple[str, list[Block], dict[str, str]]:
     rows = seed_rows(summary)
     memorized = summary.get("config", {}).get("train", {}).get("memorized_threshold", 0.99)
     stats = over_seeds(rows, memorized)
@@ -111,7 +121,8 @@ def run_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
     times = {f"val acc ≥ {pct(t)}": GrokTimes.from_milestones(
         [r[f"steps_to_{t}"] for r in rows], summary["step"]) for t in REPORTED_THRESHOLDS}
     blocks += [
-        Heading("Figures"), *curve_blocks({name: RunDir(d).read_metrics()}, figures),
+        Heading("Figures"),
+        *curve_blocks({name: usable_metrics(RunDir(d).read_metrics())}, figures),
         Figure(plot_steps_strip(times, figures / "report_steps.png", ylabel="steps"),
                "Steps to each val-accuracy threshold: box over the seeds that reached it, one "
                "dot per seed; hollow triangles are seeds censored at the budget."),
@@ -158,7 +169,11 @@ def _comparison_blocks(d: Path) -> list[Block]:
     path = d / "comparison.json"
     if not path.exists():
         return []
-    c = json.loads(path.read_text())
+    with blame(path):
+        return _comparison(d, read_json_file(path))
+
+
+def _comparison(d: Path, c: dict) -> list[Block]:
     shown = [t for t in ("0.9", "0.99") if t in c["thresholds"]]
     header = ["condition", "budget (steps)"]
     for t in shown:

@@ -5,10 +5,11 @@ diagram; then the training curves of every cell."""
 from __future__ import annotations
 
 import csv
-import json
+import io
+import math
 from pathlib import Path
 
-from groklab.errors import ConfigError
+from groklab.errors import ConfigError, short
 from groklab.figures.conditions import (
     plot_condition_curves,
     plot_kaplan_meier,
@@ -30,7 +31,14 @@ from groklab.report.tables import (
     tag,
     test_rows,
 )
-from groklab.runs.rundir import RunDir
+from groklab.runs.rundir import (
+    RunDir,
+    blame,
+    damaged,
+    read_json_file,
+    read_text,
+    usable_metrics,
+)
 
 FINISHED = ("completed", "stopped_early", "diverged")
 
@@ -79,18 +87,74 @@ def _cell_curves(d: Path, manifest: dict) -> dict[str, list[dict]]:
         values = c.get("values", {})
         label = (condition_label(values, axes, c["name"]) if all(a in values for a in axes)
                  else c["name"])
-        curves[label] = RunDir(d / c.get("dir", f"cells/{c['name']}")).read_metrics()
+        cell = d / c.get("dir", f"cells/{c['name']}")
+        if not cell.resolve().is_relative_to(d.resolve()):
+            raise damaged(d / "manifest.json", f"cell {short(c['name'])} lies outside the sweep "
+                                               "directory")
+        curves[label] = usable_metrics(RunDir(cell).read_metrics())
     return curves
+
+
+def read_manifest(d: Path) -> dict:
+    """manifest.json of sweep directory ``d``, with the keys the report reads checked."""
+    path = d / "manifest.json"
+    m = read_json_file(path)
+    ok = (isinstance(m.get("name"), str) and isinstance(m.get("axes"), list)
+          and all(isinstance(a, str) for a in m["axes"]) and isinstance(m.get("seeds"), list)
+          and isinstance(m.get("cells"), list))
+    if not ok:
+        raise damaged(path, "it lacks name, axes, seeds or cells, or one is of the wrong type")
+    for i, c in enumerate(m["cells"]):
+        if not (isinstance(c, dict) and isinstance(c.get("name"), str)
+                and isinstance(c.get("values", {}), dict)
+                and isinstance(c.get("dir", ""), str)
+                and (c.get("status") is None or isinstance(c["status"], str))):
+            raise damaged(path, f"cells[{i}] is not a cell (name, values, dir, status)")
+    return m
+
+
+def read_results(d: Path, axes: list[str]) -> list[dict]:
+    """results.csv of sweep directory ``d``: one row per (finished cell, seed), with the
+    columns the report reads present and their numbers readable."""
+    path = d / "results.csv"
+    try:
+        rows = list(csv.DictReader(io.StringIO(read_text(path), newline="")))
+    except csv.Error as e:
+        raise damaged(path, f"it is not CSV ({e})") from None
+    need = ["cell_name", "budget_steps", "steps_per_epoch", "final_val_acc", *axes,
+            *(f"steps_to_{t}" for t in REPORTED_THRESHOLDS)]
+    if not rows:
+        raise damaged(path, "it has no rows")
+    missing = [c for c in need if c not in rows[0]]
+    if missing:
+        raise damaged(path, f"it has no column {short(', '.join(missing))}")
+    numbers = need[1:4] + need[4 + len(axes):]
+    for i, r in enumerate(rows):
+        for c in numbers:
+            v = r.get(c)
+            if v in (None, "") and c != "budget_steps":
+                continue
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                x = math.nan
+            if not (math.isfinite(x) and x >= 0):
+                raise damaged(path, f"row {i + 2}: {c}={short(v)} is not a number >= 0")
+    return rows
 
 
 def sweep_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
     """(title, blocks, tables/ files) of sweep directory ``d``; writes its figures."""
     results_path = d / "results.csv"
+    manifest = read_manifest(d)
     if not results_path.exists():
         raise ConfigError(f"{str(d)!r} has no finished cell yet (no results.csv)")
-    manifest = json.loads((d / "manifest.json").read_text())
-    with results_path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_results(d, manifest["axes"])
+    with blame(d / "manifest.json"):
+        return _sweep_report(d, manifest, rows)
+
+
+def _sweep_report(d: Path, manifest: dict, rows: list[dict]):
     axes, figures = manifest["axes"], d / "figures"
     title = f"Sweep report: {manifest['name']}"
     blocks: list[Block] = [

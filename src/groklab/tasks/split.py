@@ -47,17 +47,24 @@ def split_indices(n_rows: int, train_fraction: float, seed: int) -> tuple[np.nda
     ``int(train_fraction · n_rows)`` entries (floor, e.g. 4,656 of 9,312 at 0.5) are the training
     rows in permutation order, the rest are validation rows.
     """
+    n_train, _ = split_sizes(n_rows, train_fraction)
+    seed = _check_seed(seed)
+    perm = np.random.default_rng(seed).permutation(int(n_rows)).astype(np.int32)
+    return perm[:n_train], perm[n_train:]
+
+
+def split_sizes(n_rows: int, train_fraction: float) -> tuple[int, int]:
+    """(training rows, validation rows) of a split of ``n_rows`` (``split_indices``'s sizes,
+    known without drawing it). Raises ConfigError when either would be empty."""
     if isinstance(n_rows, bool) or not isinstance(n_rows, numbers.Integral) or n_rows < 2:
         raise ConfigError(f"n_rows={n_rows!r} is too small to split; need at least 2 rows")
     fraction = _check_fraction("train_fraction", train_fraction, closed_low=False)
-    seed = _check_seed(seed)
     n_rows = int(n_rows)
     n_train = int(fraction * n_rows)
     if n_train < 1 or n_train > n_rows - 1:
         raise ConfigError(f"train_fraction={train_fraction!r} gives {n_train} training rows out "
                           f"of {n_rows}; both train and validation need at least 1 row")
-    perm = np.random.default_rng(seed).permutation(n_rows).astype(np.int32)
-    return perm[:n_train], perm[n_train:]
+    return n_train, n_rows - n_train
 
 
 def noisy_labels(labels: np.ndarray, train_idx: np.ndarray, fraction: float, seed: int,
