@@ -189,6 +189,9 @@ def run(args) -> int:
 
     if args.resume and args.config is None and args.out and (Path(args.out) / "config.yaml"
                                                              ).exists():
+        from groklab.runs.rundir import RunDir
+
+        RunDir(args.out).check_files()  # a damaged file is named before anything runs
         args.config = str(Path(args.out) / "config.yaml")  # resume what the run saved
     cfg = config_from_args(args)
     out = Path(args.out or f"runs/{cfg.task.name}_p{cfg.task.p}")
@@ -255,6 +258,9 @@ def resume_as(args, what: str, is_kind) -> int:
 
     if not args.out or not (Path(args.out) / "config.yaml").exists():
         raise ConfigError(f"--resume needs --out DIR of a {what} run (with config.yaml)")
+    from groklab.runs.rundir import RunDir
+
+    RunDir(args.out).check_files()  # a damaged file is named before anything runs
     args.config = str(Path(args.out) / "config.yaml")
     cfg = config_from_args(args)
     if not is_kind(cfg):

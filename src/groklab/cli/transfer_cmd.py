@@ -64,7 +64,8 @@ def transfer_config(args, source: str) -> RunConfig:
     from groklab.transfer.patterns import split_patterns
     from groklab.transfer.setup import unresolved
 
-    _, scfg, _ = read_run(RunRef.parse(source, "source"))
+    run, scfg, _ = read_run(RunRef.parse(source, "source"))
+    run.check_files()  # its split and summary too: a damaged source is named before it is used
     base = unresolved(scfg).to_dict()
     base["distill"], base["transfer"] = {}, {}
     cfg = config_from_args(args, base)

@@ -89,9 +89,7 @@ def run_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:
     read and checked first (config.yaml, split.npz, summary.json): a damaged one is a one-line
     error naming it, before anything is written."""
     run = RunDir(d)
-    run.load_config()
-    if run.split_path.exists():
-        run.load_split()
+    run.check_files()
     summary = run.read_summary()
     with blame(run.summary_path):
         return _run_report(d, summary)

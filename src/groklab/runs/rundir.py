@@ -167,6 +167,17 @@ class RunDir:
     def write_summary(self, summary: dict) -> None:
         write_json_atomic(self.summary_path, summary)
 
+    def check_files(self) -> RunConfig:
+        """Read and check the run's config.yaml and, where they exist, split.npz and
+        summary.json (what --resume, a transfer source and a report rely on); a damaged one is
+        a one-line error naming it. Returns the config."""
+        cfg = self.load_config()
+        if self.split_path.exists():
+            self.load_split()
+        if self.summary_path.exists():
+            self.read_summary()
+        return cfg
+
     def read_summary(self) -> dict:
         """summary.json, with the keys every reader relies on checked (``check_summary``)."""
         summary = read_json_file(self.summary_path)

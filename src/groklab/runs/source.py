@@ -52,6 +52,8 @@ class RunRef:
             raise ConfigError(f"{role} {text!r}: {kind}={value!r} is not a number") from None
         if kind == "val_acc" and not 0 <= number <= 1:
             raise ConfigError(f"{role} {text!r}: val_acc={number} is outside [0, 1]")
+        if not math.isfinite(number):
+            raise ConfigError(f"{role} {text!r}: {kind}={value!r} is not a finite number")
         return cls(Path(path), kind, number, role)
 
     @property
