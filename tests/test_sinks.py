@@ -101,3 +101,75 @@ def test_a_resumed_tensorboard_log_discards_the_steps_written_again(tmp_path):
     assert [s for s, _ in got] == [3, 6, 9]
     assert [v for _, v in got] == pytest.approx(want, rel=1e-6)
     json.dumps(got)  # plain numbers
+
+
+TINY = ["--quiet", "--p", "7", "--set", "model.d_model=16", "--set", "model.n_layers=1",
+        "--batch_size", "8"]
+
+
+@pytest.mark.slow
+def test_train_with_log_writes_what_metrics_jsonl_holds(tmp_path, capsys):
+    from groklab.cli.main import main
+
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--num_seeds", "2", "--epochs", "4", "--log",
+                 "tensorboard,wandb", "--out", str(run)]) == 0
+    flat = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(flat) == 2 * 4
+    runs = offline_runs(run)
+    assert set(runs) == {"run/seed0", "run/seed1"}
+    saved = json.loads((run / "summary.json").read_text())
+    for seed in (0, 1):
+        mine = [r for r in flat if r["seed"] == seed]
+        tb = tensorboard_scalars(run, seed)
+        assert set(tb) == set(scalars(mine[0]))
+        for key, events in tb.items():
+            assert [s for s, _ in events] == [r["step"] for r in mine]
+            assert [v for _, v in events] == pytest.approx(
+                [float(np.float32(scalars(r)[key])) for r in mine])
+        wb = runs[f"run/seed{seed}"]
+        assert [{k: v for k, v in h.items() if not k.startswith("_")}
+                for h in wb["history"]] == [scalars(r) for r in mine]
+        assert wb["group"] == "run" and wb["config"]["task"]["p"] == 7
+        assert wb["summary"]["status"] == saved["status"]
+        assert wb["summary"]["grokked"] == saved["seeds"][seed]["grokked"]
+    # the config keeps the choice, and a resume may change it
+    assert "tensorboard" in (run / "config.yaml").read_text()
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "5", "--log", "none"]) == 0
+
+
+@pytest.mark.slow
+def test_a_sweep_logs_each_cell_and_seed_as_a_run_of_its_group(tmp_path):
+    from groklab.cli.main import main
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: wd_study\nbase:\n  set: {task.p: 7, model.d_model: 16, "
+                    "model.n_layers: 1, train.batch_size: 8, train.epochs: 3}\nseeds: [0, 1]\n"
+                    "grid:\n  optim.weight_decay: [0.1, 1.0]\n")
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "--log", "wandb"]) == 0
+    cells = sorted(p for p in (out / "cells").iterdir())
+    assert len(cells) == 2
+    for cell in cells:  # split off one batched group: each cell's records, its seeds' runs
+        runs = offline_runs(cell)
+        assert set(runs) == {f"{cell.name}/seed0", f"{cell.name}/seed1"}
+        flat = [json.loads(x) for x in (cell / "metrics.jsonl").read_text().splitlines()]
+        for seed in (0, 1):
+            wb = runs[f"{cell.name}/seed{seed}"]
+            assert wb["group"] == "wd_study"
+            assert [h["val_acc"] for h in wb["history"]] == [r["val_acc"] for r in flat
+                                                             if r["seed"] == seed]
+
+
+def test_a_missing_extra_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from groklab.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # as if it were not installed
+    out = tmp_path / "run"
+    code = main(["train", *TINY, "--epochs", "1", "--log", "tensorboard", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "pip install 'groklab[tensorboard]'" in err[0]
+    assert not out.exists()

@@ -86,6 +86,17 @@ class TransferConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Where a run's records go besides metrics.jsonl (groklab.experiments.sinks). Changing it
+    on --resume is allowed: it sets where records are copied, not what is trained."""
+
+    sinks: tuple[str, ...] = ()  # tensorboard, wandb
+    wandb_mode: str = "offline"  # offline (no login, no network; `wandb sync` later) or online
+    wandb_project: str = "groklab"
+    group: str | None = None  # the W&B group; None: the run directory's name (a sweep: its name)
+
+
+@dataclass(frozen=True, slots=True)
 class RunConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig.seed_teacher)
@@ -93,6 +104,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     seeds: tuple[int, ...] = (0,)  # one vmapped training run per seed
     # per-seed hyperparameters: {"learning_rate": [..one per seed..], "weight_decay": [...]}
     per_seed: dict = field(default_factory=dict)

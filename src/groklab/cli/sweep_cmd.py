@@ -20,6 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--address", default=None,
                    help="Ray cluster address (e.g. ray://head:10001 or auto); default: start a "
                    "local Ray instance")
+    from groklab.cli.train_cmd import add_log_argument
+
+    add_log_argument(p)
     p.set_defaults(func=run)
 
 
@@ -38,6 +41,14 @@ def run(args) -> int:
     if manifest.exists():  # an earlier run of this sweep: it must be readable to continue it
         read_json_file(manifest)
     spec = load_spec(args.spec)
+    if args.log is not None:  # every cell logs; each (cell, seed) is a run in the sweep's group
+        import dataclasses
+
+        from groklab.cli.train_cmd import log_sinks_yaml
+        from groklab.config import apply_overrides
+
+        base = apply_overrides(spec.base, [f"log.sinks={log_sinks_yaml(args.log)}"])
+        spec = dataclasses.replace(spec, base=base)
     try:
         rows = run_sweep(spec, args.out, log=lambda line: print(line, flush=True),
                          backend=args.backend, address=args.address)

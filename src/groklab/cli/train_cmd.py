@@ -114,6 +114,7 @@ def add_training_arguments(p) -> None:
                                                          "latest checkpoint")
     g.add_argument("--quiet", action="store_true", help="no live progress display")
     g.add_argument("--pdf", action="store_true", help="also write the figures as PDF")
+    add_log_argument(g)
 
 
 def config_from_args(args, base: dict | None = None) -> RunConfig:
@@ -134,6 +135,8 @@ def config_from_args(args, base: dict | None = None) -> RunConfig:
             if k in FLAG_KEYS and v is not None]
     if args.orthograd:
         sets.append("optim.orthograd=true")
+    if getattr(args, "log", None) is not None:
+        sets.append(f"log.sinks={log_sinks_yaml(args.log)}")
     cfg = apply_overrides(cfg, recipe_overrides(recipes) + sets + list(args.set))
     if recipes:
         cfg = dataclasses.replace(cfg, recipes=tuple(dict.fromkeys(cfg.recipes + tuple(recipes))))
@@ -152,6 +155,18 @@ def config_from_args(args, base: dict | None = None) -> RunConfig:
         cfg = dataclasses.replace(cfg, per_seed=per_seed)
     check_numbers(cfg.to_dict())
     return cfg
+
+
+def log_sinks_yaml(value: str) -> str:
+    """``--log tensorboard,wandb`` as the YAML list ``log.sinks`` takes (``none``: no sinks)."""
+    names = [n.strip() for n in value.split(",") if n.strip() and n.strip() != "none"]
+    return "[" + ", ".join(names) + "]"
+
+
+def add_log_argument(g) -> None:
+    g.add_argument("--log", metavar="SINKS",
+                   help="also log every record to tensorboard and/or wandb (comma-separated; "
+                        "W&B offline unless --set log.wandb_mode=online; docs/api.md)")
 
 
 def _seeds(args) -> tuple[int, ...] | None:

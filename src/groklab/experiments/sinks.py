@@ -69,7 +69,7 @@ class TensorBoardSink:
     the resumed run writes again."""
 
     def __init__(self, ctx: SinkContext):
-        tbx = _require("tensorboardX", "tensorboard")
+        tbx = _require(*REQUIRES["tensorboard"])
         self.ctx = ctx
         self.writers = {}
         for seed in ctx.seeds:
@@ -105,9 +105,7 @@ class WandbSink:
     continues the same W&B runs (W&B keeps the first value logged at a step)."""
 
     def __init__(self, ctx: SinkContext):
-        wandb = _require("wandb", "wandb")
-        if ctx.wandb_mode not in ("offline", "online"):
-            raise ConfigError(f"log.wandb_mode={ctx.wandb_mode!r}: use offline or online")
+        wandb = _require(*REQUIRES["wandb"])
         self.ctx, self.runs = ctx, {}
         settings = wandb.Settings(silent=True, console="off", save_code=False,
                                   disable_git=True)
@@ -149,6 +147,19 @@ def check_sink_names(names: Sequence[str]) -> None:
     if unknown:
         raise ConfigError(f"log {unknown[0]!r} is not a metric sink; use "
                           f"{', '.join(SINKS)} (comma-separated)")
+
+
+def check_log_config(log) -> None:
+    """The ``log`` section of a config (``config.LogConfig``) is usable: known sinks, a W&B mode,
+    and their packages installed. Checked before a run directory is created."""
+    check_sink_names(log.sinks)
+    if log.wandb_mode not in ("offline", "online"):
+        raise ConfigError(f"log.wandb_mode={log.wandb_mode!r}: use offline or online")
+    for name in log.sinks:
+        _require(*REQUIRES[name])
+
+
+REQUIRES = {"tensorboard": ("tensorboardX", "tensorboard"), "wandb": ("wandb", "wandb")}
 
 
 def make_sinks(names: Sequence[str], ctx: SinkContext) -> list:

@@ -21,6 +21,7 @@ import groklab
 from groklab.engine.milestones import Milestones
 from groklab.engine.setup import Plan
 from groklab.errors import ConfigError, warn
+from groklab.experiments.sinks import SinkContext, check_log_config, make_sinks
 from groklab.figures import plot_training_curves
 from groklab.runs.checkpoints import Checkpoints, DamagedCheckpoint
 from groklab.runs.metrics import MetricsCheck
@@ -181,15 +182,31 @@ class RunWriter:
         self._checkpoints: Checkpoints | None = None
         self._lock = lock
         self.writing = "the run directory"  # what is being written (for a disk-full error)
+        self._sinks_closed = False
+        self._last_step = 0
+
+    def attach_configured_sinks(self, start_step: int, name: str | None = None) -> None:
+        """The sinks the config's ``log`` section asks for (groklab.experiments.sinks), for the
+        run ``name`` resumed at ``start_step`` (0: a new run)."""
+        log, cfg = self.plan.config.log, self.plan.config
+        if not log.sinks:
+            return
+        name = name or self.run.path.resolve().name
+        ctx = SinkContext(self.run.path, cfg.to_dict(), tuple(cfg.seeds), name,
+                          log.group or name, start_step, log.wandb_mode, log.wandb_project)
+        self.sinks += make_sinks(log.sinks, ctx)
 
     # ----- opening -----
 
     @classmethod
     def create(cls, path: str | Path, plan: Plan, about: dict | None = None,
-               sinks: Sequence[MetricSink] = ()) -> RunWriter:
-        """A new run directory with its config and split (refuses one that holds anything)."""
+               sinks: Sequence[MetricSink] = (), name: str | None = None) -> RunWriter:
+        """A new run directory with its config and split (refuses one that holds anything).
+        The config's ``log.sinks`` are attached too, as the run ``name`` (default: the
+        directory's name)."""
         run = RunDir(path)
         run.check_new()
+        check_log_config(plan.config.log)  # a missing extra: one line, nothing written
         run.path.mkdir(parents=True, exist_ok=True)
         lock = run.lock()
         try:
@@ -199,7 +216,9 @@ class RunWriter:
             raise
         run.write_config(plan.config)
         run.write_split(plan.config.seeds, plan.splits)
-        return cls(run, plan, about, sinks=sinks, lock=lock)
+        writer = cls(run, plan, about, sinks=sinks, lock=lock)
+        writer.attach_configured_sinks(0, name)
+        return writer
 
     @classmethod
     def reopen(cls, path: str | Path, plan: Plan, abstract_state: Callable[[], object],
@@ -214,6 +233,7 @@ class RunWriter:
         them again, exactly. Damaged metrics lines are kept aside in metrics.rejected.txt."""
         run = RunDir(path)
         run.check_resume(plan.config)
+        check_log_config(plan.config.log)
         lock = run.lock()  # before anything is read for resuming: the run may still be going
         try:
             restart = choose_restart(run, plan, abstract_state)
@@ -228,6 +248,7 @@ class RunWriter:
             if run.summary_path.exists() else 0.0
         run.write_config(plan.config)  # a resumed run may have a new budget
         writer = cls(run, plan, about, milestones, prior, sinks, lock=lock)
+        writer.attach_configured_sinks(restart.step)
         return writer, restart.step, restart.state
 
     @property
@@ -244,6 +265,7 @@ class RunWriter:
 
     def on_eval(self, records: list[dict]) -> None:
         self.writing = f"the metrics of step {records[0]['step']}" if records else "metrics"
+        self._last_step = records[0]["step"] if records else self._last_step
         for sink in self.sinks:
             sink.write(records)
 
@@ -278,8 +300,7 @@ class RunWriter:
         records, summary, pdf)``, a run kind's own); returns the summary. Closes the writer."""
         self.writing = "the final summary and figures"
         summary = self.write_summary(step, status, steps_per_s)
-        for sink in self.sinks:
-            sink.close(summary)
+        self._close_sinks(summary)
         if figures:
             records = self.run.read_metrics()
             self.plot_curves(summary, records, pdf)
@@ -295,8 +316,20 @@ class RunWriter:
             plot_training_curves(records, summary["seeds"], self.run.figures_path / name,
                                  log_x=log_x, pdf=pdf, title=title)
 
+    def _close_sinks(self, summary: dict) -> None:
+        if not self._sinks_closed:
+            self._sinks_closed = True
+            for sink in self.sinks:
+                sink.close(summary)
+
     def close(self) -> None:
-        """Close the checkpoints and let another writer in."""
+        """Close the sinks (if the run ended without ``finish``, with a summary that says
+        ``interrupted`` at the last step logged), the checkpoints, and let another writer in."""
+        if not self._sinks_closed:
+            try:
+                self._close_sinks(self.summary(self._last_step, "interrupted"))
+            except Exception:  # noqa: BLE001 - already failing: the first error is the one to see
+                pass
         if self._checkpoints is not None:
             self._checkpoints.close()
             self._checkpoints = None

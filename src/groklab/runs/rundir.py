@@ -32,8 +32,10 @@ try:
 except ImportError:  # not POSIX
     fcntl = None
 
-# Changing these on --resume is allowed: they set how long to train, not what is trained.
+# Changing these on --resume is allowed: they set how long to train, or where records are
+# copied (the ``log`` section), not what is trained.
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "steps"), ("train", "stop_at")}
+RESUMABLE_SECTIONS = {"log"}
 
 
 class RunDir:
@@ -68,7 +70,8 @@ class RunDir:
                               "(no config.yaml)")
         saved = self.load_config().to_dict()
         diffs = _diff(saved, cfg.to_dict())
-        diffs = [d for d in diffs if tuple(d[0].split(".")) not in RESUMABLE_CHANGES]
+        diffs = [d for d in diffs if tuple(d[0].split(".")) not in RESUMABLE_CHANGES
+                 and d[0].split(".")[0] not in RESUMABLE_SECTIONS]
         if diffs:
             key, old, new = diffs[0]
             raise ConfigError(f"cannot resume {str(self.path)!r}: {key} was {old!r}, now {new!r}; "

@@ -46,6 +46,7 @@ class Group:
         hp = [resolved_hparams(c.config.optim) for c, _ in members]
         return dataclasses.replace(
             self.cells[0].config,
+            log=dataclasses.replace(self.cells[0].config.log, sinks=()),  # cells log, at split
             seeds=tuple(range(len(members))),
             rng_seeds=tuple(s for _, s in members),
             per_seed={k: [h[k] for h in hp] for k in PER_SEED_KEYS})

@@ -207,7 +207,7 @@ class _SplitOff:
                  "cells": [c.name for c in self.group.cells],
                  "batched_axes": list(self.group.batched_axes),
                  "note": "wall and compile times are the group's, up to this cell's end"}
-        writer = RunWriter.create(tmp, plan, {"batch": batch})
+        writer = RunWriter.create(tmp, plan, {"batch": batch}, name=cell.name)
         writer.prior_wall = self.wall()
         group_run = RunDir(self.gdir)
         group_compile = float(group_run.read_summary().get("compile_time_s") or 0.0) \

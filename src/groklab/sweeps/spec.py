@@ -80,6 +80,9 @@ class SweepSpec:
         for g, z in itertools.product(grid_rows, zip_rows):
             values = {**g, **z}
             cfg = apply_overrides(self.base, [f"{k}={_yaml(v)}" for k, v in values.items()])
+            # a cell's seeds are logged (--log) as runs of one group: the sweep
+            cfg = dataclasses.replace(cfg, log=dataclasses.replace(
+                cfg.log, group=cfg.log.group or self.name))
             out.append(Cell(len(out), values, cfg))
         return out
 
