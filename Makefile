@@ -1,5 +1,6 @@
 # Two commands get a researcher going: `make demo` and `make test`. Each creates .venv if it is
-# missing and installs what it needs (the package, pinned, plus the dev extra for tests).
+# missing and installs what it needs: the package and its dev extra, at the exact versions of
+# constraints.txt (pyproject.toml states the supported ranges; `pip install .` uses those).
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
@@ -9,8 +10,8 @@ $(PY):
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml
-	$(PY) -m pip install --quiet -e ".[dev]"
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
