@@ -216,11 +216,15 @@ def _check_graph(root, children_of, where: str) -> None:
                               "deep")
 
 
+# libyaml's loader when PyYAML has it (ten times faster on a large file; same safe semantics)
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml(text: str, where: str):
     """``yaml.safe_load`` bounded: the document's node graph is checked (``check_bounded``'s
     limits, aliases and merge keys counted as expanded) before any value is constructed, so a
     few hundred bytes of nested aliases cannot expand into gigabytes."""
-    loader = yaml.SafeLoader(text)
+    loader = _SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:

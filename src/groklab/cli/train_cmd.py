@@ -179,10 +179,11 @@ def _seeds(args) -> tuple[int, ...] | None:
             raise ConfigError(f"--seeds lists {len(items):,} seeds; a run trains at most "
                               f"{MAX_SEEDS:,}")
         try:
-            return tuple(_seed(int(s), "--seeds") for s in items)
+            seeds = [int(s) for s in items]
         except ValueError:
             raise ConfigError(f"--seeds {short(args.seeds)} must be comma-separated integers, "
                               "e.g. 0,1,2") from None
+        return tuple(_seed(s, "--seeds") for s in seeds)
     if args.num_seeds is not None:
         if not 1 <= args.num_seeds <= MAX_SEEDS:
             raise ConfigError(f"--num_seeds {short(args.num_seeds)} must be in [1, "

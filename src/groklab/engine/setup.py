@@ -95,13 +95,14 @@ class EngineSetup:
     about: dict = field(default_factory=dict)
 
 
-def plan_run(cfg: RunConfig) -> Plan:
+def plan_run(cfg: RunConfig, check_memory_fits: bool = True) -> Plan:
     """Validate every part of ``cfg`` and compute the run's sizes. Raises ConfigError.
 
     Everything is checked from the config alone before anything per seed is built: values and
     their ranges, the structural limits (``MAX_SEEDS``, ``MAX_LAYERS``, ``MAX_BATCH_STAGES``,
-    steps within ``MAX_INT``) and the memory the run needs (``check_memory``), so a run that
-    cannot work is refused at once, without allocating it."""
+    steps within ``MAX_INT``) and the memory training it needs (``check_memory``, unless
+    ``check_memory_fits`` is False: a run only read), so a run that cannot work is refused at
+    once, without allocating it."""
     check_numbers(cfg.to_dict())  # NaN, ±inf, beyond float32 or int32: refused by key
     t = cfg.task
     task = make_task(t.name, t.p, t.layout)
@@ -147,7 +148,8 @@ def plan_run(cfg: RunConfig) -> Plan:
     if ckpt < 1:
         raise ConfigError(f"train.checkpoint_every={ckpt} must be >= 1")
     cfg = dataclasses.replace(cfg, model=model)
-    check_memory(cfg, len(task.labels), n_train)
+    if check_memory_fits:  # training it; a run only read (a teacher, a source) needs far less
+        check_memory(cfg, len(task.labels), n_train)
     if cfg.optim.name == "muon":
         _check_muon(cfg)
     splits = tuple(

@@ -87,11 +87,8 @@ def _cell_curves(d: Path, manifest: dict) -> dict[str, list[dict]]:
         values = c.get("values", {})
         label = (condition_label(values, axes, c["name"]) if all(a in values for a in axes)
                  else c["name"])
-        cell = d / c.get("dir", f"cells/{c['name']}")
-        if not cell.resolve().is_relative_to(d.resolve()):
-            raise damaged(d / "manifest.json", f"cell {short(c['name'])} lies outside the sweep "
-                                               "directory")
-        curves[label] = usable_metrics(RunDir(cell).read_metrics())
+        curves[label] = usable_metrics(RunDir(d / c.get("dir", f"cells/{c['name']}")
+                                              ).read_metrics())
     return curves
 
 
@@ -110,6 +107,9 @@ def read_manifest(d: Path) -> dict:
                 and isinstance(c.get("dir", ""), str)
                 and (c.get("status") is None or isinstance(c["status"], str))):
             raise damaged(path, f"cells[{i}] is not a cell (name, values, dir, status)")
+        cell = d / c.get("dir", f"cells/{c['name']}")
+        if not cell.resolve().is_relative_to(d.resolve()):
+            raise damaged(path, f"cell {short(c['name'])} lies outside the sweep directory")
     return m
 
 

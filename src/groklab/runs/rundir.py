@@ -106,11 +106,15 @@ class RunDir:
     def load_config(self) -> RunConfig:
         """The run's config.yaml; a missing, unreadable or invalid one is a one-line error
         naming the file."""
+        from groklab.engine.setup import plan_run
+
         path = self.config_path
         with blame(path):
             data = parse_config_text(read_text_file(path, "run config"), ".yaml",
                                      f"run config {short(str(path), 200)}")
-            return RunConfig.from_dict(data)
+            cfg = RunConfig.from_dict(data)
+            plan_run(cfg, check_memory_fits=False)  # a saved config must still make sense
+            return cfg
 
     def write_config(self, cfg: RunConfig) -> None:
         write_atomic(self.config_path, dump_yaml(cfg))
@@ -141,7 +145,7 @@ class RunDir:
             with np.load(path, allow_pickle=False) as z:
                 split = {k: z[k] for k in z.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-            raise damaged(path, f"it cannot be read as a NumPy archive ({_why(e)})") from None
+            raise damaged(path, f"it cannot be read as a NumPy archive ({error_text(e)})") from None
         _check_split(split, self.load_config(), path)
         return split
 
@@ -200,7 +204,7 @@ def damaged(path: str | Path, why: str) -> ConfigError:
     return ConfigError(f"{short(str(path), 200)} is damaged or not written by groklab: {why}")
 
 
-def _why(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     name = type(exc).__name__
@@ -222,7 +226,7 @@ def blame(path: str | Path):
         raise ConfigError(f"{name}: {e}") from None
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, ZeroDivisionError,
             OverflowError, csv.Error) as e:
-        raise damaged(path, _why(e)) from None
+        raise damaged(path, error_text(e)) from None
 
 
 def read_text(path: str | Path) -> str:
@@ -250,7 +254,7 @@ def read_json_file(path: str | Path, kind: type = dict):
     except RecursionError:
         raise damaged(path, "it is nested too deeply") from None
     except ValueError as e:
-        raise damaged(path, f"it is not valid JSON ({_why(e)})") from None
+        raise damaged(path, f"it is not valid JSON ({error_text(e)})") from None
     if not isinstance(value, kind):
         raise damaged(path, f"it holds a JSON {type(value).__name__}, not a "
                             f"{'mapping' if kind is dict else kind.__name__}")

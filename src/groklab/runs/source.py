@@ -19,9 +19,9 @@ import numpy as np
 
 from groklab.config import RunConfig
 from groklab.engine.setup import Plan, init_params, plan_run
-from groklab.errors import ConfigError
+from groklab.errors import ConfigError, short
 from groklab.runs.checkpoints import Checkpoints
-from groklab.runs.rundir import RunDir
+from groklab.runs.rundir import RunDir, damaged, error_text, usable_metrics
 
 SELECTORS = ("step", "epoch", "val_acc")
 
@@ -118,9 +118,9 @@ def source_seeds_for(ref: RunRef, cfg: RunConfig, seeds: tuple[int, ...],
 def load_checkpoints(ref: RunRef, seeds: tuple[int, ...], broadcast: bool = False) -> Loaded:
     """The chosen checkpoint's parameters of every target seed (see ``source_seeds_for``)."""
     run, cfg, steps = read_run(ref)
-    plan = plan_run(cfg)
+    plan = plan_run(cfg, check_memory_fits=False)  # read, not trained
     src = source_seeds_for(ref, cfg, seeds, broadcast)
-    records = run.read_metrics() if run.metrics_path.exists() else []
+    records = usable_metrics(run.read_metrics()) if run.metrics_path.exists() else []
     val = {(r["seed"], r["step"]): r.get("val_acc") for r in records}
     chosen = [_select(ref, plan, steps, s, val) for s in src]
     graphdef, abstract = abstract_params(plan)
@@ -128,7 +128,15 @@ def load_checkpoints(ref: RunRef, seeds: tuple[int, ...], broadcast: bool = Fals
     loaded = {}
     try:
         for step in sorted(set(chosen)):
-            loaded[step], _ = ckpts.restore_params(step, abstract)
+            try:
+                loaded[step], _ = ckpts.restore_params(step, abstract)
+            except ConfigError:
+                raise
+            except Exception as e:  # noqa: BLE001 - Orbax/TensorStore cannot read the files
+                raise damaged(run.checkpoints_path / "params" / str(step),
+                              f"{ref.role} {short(str(ref.path), 200)}: its parameter "
+                              f"checkpoint cannot be read with the shapes of its config.yaml "
+                              f"({error_text(e)})") from None
     finally:
         ckpts.close()
     index = {s: i for i, s in enumerate(cfg.seeds)}
