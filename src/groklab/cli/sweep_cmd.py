@@ -15,8 +15,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="the sweep directory")
     p.add_argument("--backend", default="local", choices=("local", "ray"),
                    help="local: groups one after another in this process (default); ray: each "
-                   "group a Ray task (pip install 'groklab[ray]'; OUT on a filesystem every "
-                   "node sees)")
+                   "group a Ray task (pip install 'groklab[ray]'; results come back through "
+                   "Ray, no shared storage needed)")
     p.add_argument("--address", default=None,
                    help="Ray cluster address (e.g. ray://head:10001 or auto); default: start a "
                    "local Ray instance")
