@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench docs clean
 
 $(PY):
 	python3 -m venv .venv
@@ -31,6 +31,14 @@ test-fast: $(STAMP)
 # tables of BENCHMARKS.md. ARGS=--quick for a smoke test.
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(ARGS)
+
+# The API reference (pdoc): HTML in docs/reference/ (git-ignored); open docs/reference/index.html.
+DOC_MODULES := groklab groklab.api groklab.config groklab.errors groklab.tasks groklab.models \
+	groklab.stats groklab.analysis
+
+docs: $(STAMP)
+	rm -rf docs/reference
+	$(PY) -m pdoc --docformat markdown -o docs/reference $(DOC_MODULES)
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

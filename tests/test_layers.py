@@ -22,7 +22,7 @@ LAYERS = [
     {"distill", "transfer"},
     {"experiments", "report"},
     {"sweeps", "analysis"},
-    {"cli"},
+    {"cli", "api"},
     {"demo", "__main__"},
 ]
 LAYER_OF = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}

@@ -1,7 +1,33 @@
-"""groklab: a JAX + Flax NNX framework for studying grokking."""
+"""groklab: a JAX + Flax NNX framework for studying grokking.
+
+From Python (docs/api.md): ``groklab.load_run(path)``, ``groklab.load_sweep(path)``,
+``groklab.train(config, out)``, ``groklab.sweep(spec, out)`` (and the ``Run`` and ``Sweep``
+they return). They live in ``groklab.api`` and are imported on first use, so ``import groklab``
+neither imports JAX nor takes time.
+"""
 
 from groklab import xla_flags
 
 xla_flags.apply()  # before anything starts JAX's CPU backend
 
 __version__ = "0.2.0"
+
+# name -> the module that defines it, imported on first access (PEP 562)
+_LAZY = {name: "groklab.api" for name in
+         ("Run", "Sweep", "load_run", "load_sweep", "sweep", "train")}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'groklab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
