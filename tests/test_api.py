@@ -113,6 +113,14 @@ def test_not_a_run_or_sweep_directory(tmp_path):
         groklab.load_sweep(tmp_path)
 
 
+def test_a_bad_sweep_mapping_is_named_as_given_and_writes_nothing(tmp_path):
+    with pytest.raises(ConfigError, match=r"^sweep spec: unknown key\(s\) bogus; allowed: "):
+        groklab.sweep({"bogus": 1}, tmp_path / "sw", log=None)
+    with pytest.raises(ConfigError, match="must be a sweep spec file, a mapping"):
+        groklab.sweep(5, tmp_path / "sw", log=None)
+    assert not (tmp_path / "sw").exists()
+
+
 # ----- a run that groks -----
 
 

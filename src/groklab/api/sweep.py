@@ -93,7 +93,8 @@ def as_spec(spec: SweepSpec | Mapping | str | Path, out: str | Path) -> SweepSpe
         try:
             return load_spec(path)
         except ConfigError as e:  # name the spec as the caller gave it, not the temporary file
-            raise ConfigError(str(e).replace(f"sweep spec {path}", "sweep spec")) from None
+            named = f"sweep spec {short(str(path), 200)}"
+            raise ConfigError(str(e).replace(named, "sweep spec")) from None
 
 
 def sweep(spec: SweepSpec | Mapping | str | Path, out: str | Path, *,
