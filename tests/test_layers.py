@@ -19,7 +19,7 @@ LAYERS = [
     {"objectives", "config"},
     {"engine"},
     {"runs", "testing", "figures"},
-    {"distill", "transfer"},
+    {"distill", "transfer", "export"},
     {"experiments", "report"},
     {"sweeps", "analysis"},
     {"cli", "api"},

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     from groklab.cli import (
         analyze_cmd,
         distill_cmd,
+        export_cmd,
         presets_cmd,
         report_cmd,
         sweep_cmd,
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     analyze_cmd.add_parser(sub)
+    export_cmd.add_parser(sub)
     return parser
 
 
