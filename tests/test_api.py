@@ -121,6 +121,14 @@ def test_a_bad_sweep_mapping_is_named_as_given_and_writes_nothing(tmp_path):
     assert not (tmp_path / "sw").exists()
 
 
+def test_an_out_that_cannot_be_written_is_refused_first(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"^out .*file/run' cannot be created: Not a directory"):
+        groklab.train(GROKS, tmp_path / "file" / "run")
+    with pytest.raises(ConfigError, match=r"^out .*file/sw' cannot be created: Not a directory"):
+        groklab.sweep({"bogus": 1}, tmp_path / "file" / "sw", log=None)
+
+
 # ----- a run that groks -----
 
 

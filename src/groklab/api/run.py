@@ -27,6 +27,7 @@ from groklab.api.tables import frame
 from groklab.config import RunConfig, apply_overrides, load_config_file
 from groklab.errors import ConfigError, short
 from groklab.experiments.train import train_run
+from groklab.runs.paths import check_writable
 from groklab.runs.rundir import RunDir
 from groklab.runs.source import SELECTORS, Loaded, RunRef, load_checkpoints
 from groklab.tasks import Split, Task, make_task
@@ -285,5 +286,6 @@ def train(config: RunConfig | Mapping | str | Path, out: str | Path, *,
     cfg = as_config(config)
     if overrides:
         cfg = apply_overrides(cfg, as_overrides(overrides))
+    check_writable(out, "out")  # before anything is planned or compiled
     train_run(cfg, out, resume=resume, figures=figures)
     return Run(out)

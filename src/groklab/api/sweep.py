@@ -11,6 +11,7 @@ from pathlib import Path
 from groklab.api.run import Run, _plain
 from groklab.api.tables import pandas
 from groklab.errors import ConfigError, short
+from groklab.runs.paths import check_writable
 from groklab.runs.rundir import blame, read_json_file
 from groklab.sweeps.run import run_sweep
 from groklab.sweeps.spec import SweepSpec, load_spec
@@ -104,6 +105,7 @@ def sweep(spec: SweepSpec | Mapping | str | Path, out: str | Path, *,
     with the same spec and ``out`` again, finished cells are skipped and an interrupted one
     resumes (``groklab sweep SPEC --out DIR``). ``log`` gets the progress lines (None: quiet);
     ``backend="ray"`` runs each group as a Ray task (at ``address``, or a local Ray)."""
+    check_writable(out, "out")
     spec = as_spec(spec, out)
     manifest = Path(out) / "manifest.json"
     if manifest.exists():  # an earlier run of this sweep: it must be readable to continue it
