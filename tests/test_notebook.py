@@ -25,7 +25,8 @@ def outputs(cell) -> str:
 
 
 @pytest.mark.slow
-def test_the_quickstart_notebook_runs(tmp_path):
+def test_the_quickstart_notebook_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebook's run directory lands here
     pytest.importorskip("pandas")
     pytest.importorskip("ipykernel")
     nbclient = pytest.importorskip("nbclient")
