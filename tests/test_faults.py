@@ -396,3 +396,20 @@ def test_an_interrupted_sweep_exits_130_and_the_same_command_resumes_it(tmp_path
     assert "resuming" in again.stdout
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len(rows) == 2 and {r["status"] for r in rows} == {"completed"}
+
+
+def test_a_reader_never_removes_a_checkpoint_being_written(reference, tmp_path):
+    """Analysis, a teacher or the Python API may read a run while it trains: opening its
+    checkpoints read-only must leave the writer's temporary directory (a checkpoint being
+    saved) alone; only the run's own writer tidies up."""
+    run = tmp_path / "run"
+    shutil.copytree(reference / str(SHORT), run)
+    saving = run / "checkpoints" / "params" / "27.orbax-checkpoint-tmp-99"
+    shutil.copytree(run / "checkpoints" / "params" / str(3 * SHORT), saving)
+    with Checkpoints(run / "checkpoints", read_only=True) as ckpts:
+        assert 27 not in ckpts.param_steps()
+        ckpts.restore_params(3 * SHORT)
+    assert saving.is_dir()
+    with Checkpoints(run / "checkpoints"):  # the writer's view: leftovers of a dead save go
+        pass
+    assert not saving.exists()

@@ -10,7 +10,17 @@ from groklab import xla_flags
 
 xla_flags.apply()  # before anything starts JAX's CPU backend
 
-__version__ = "0.2.0"
+def _version() -> str:
+    """The installed package's version: pyproject.toml is the one place it is written."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("groklab")
+    except PackageNotFoundError:  # a source tree on sys.path without an install
+        return "0+unknown"
+
+
+__version__ = _version()
 
 # name -> the module that defines it, imported on first access (PEP 562)
 _LAZY = {name: "groklab.api" for name in

@@ -33,7 +33,7 @@ def evolution(subject, spec, parts: dict, fourier_result: dict | None, kappa: fl
     measure = checkpoint_function(subject, light, (), within=False)
     plan, ld = subject.plan, subject.loaded
     run = ld.run
-    ckpts = Checkpoints(run.checkpoints_path)
+    ckpts = Checkpoints(run.checkpoints_path, read_only=True)
     steps = ckpts.param_steps()
     cfg = plan.config
     index = [list(cfg.seeds).index(s) for s in ld.source_seeds]

@@ -28,10 +28,12 @@ from groklab.params import named_leaves
 STATES_KEPT = 2
 
 
-def _manager(path: Path, keep: int | None) -> ocp.CheckpointManager:
+def _manager(path: Path, keep: int | None, read_only: bool) -> ocp.CheckpointManager:
+    # a reader must not tidy up: the temporary directory it would remove may be a checkpoint
+    # that the run's writer is saving at this moment
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True, enable_async_checkpointing=False,
-        cleanup_tmp_directories=True,
+        max_to_keep=keep, create=not read_only, enable_async_checkpointing=False,
+        cleanup_tmp_directories=not read_only, read_only=read_only,
     )
     return ocp.CheckpointManager(path.resolve(), options=options)
 
@@ -59,10 +61,20 @@ def _verify(tree, metadata: dict, key: str, where: str):
 
 
 class Checkpoints:
-    def __init__(self, directory: str | Path):
+    """A run's checkpoints. ``read_only`` for readers (analysis, a teacher or source run, the
+    Python API): they never delete or tidy anything, so reading a run that is still training
+    is safe. Use as a context manager, or call ``close``."""
+
+    def __init__(self, directory: str | Path, read_only: bool = False):
         self.dir = Path(directory).resolve()
-        self._params = _manager(self.dir / "params", None)
-        self._state = _manager(self.dir / "state", STATES_KEPT)
+        self._params = _manager(self.dir / "params", None, read_only)
+        self._state = _manager(self.dir / "state", STATES_KEPT, read_only)
+
+    def __enter__(self) -> Checkpoints:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def save(self, step: int, params, state, metadata: dict, keep_params: bool = True) -> None:
         """Save the resumable state (always) and the parameters (when ``keep_params``), each

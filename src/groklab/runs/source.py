@@ -92,8 +92,10 @@ def read_run(ref: RunRef) -> tuple[RunDir, RunConfig, list[int]]:
     if not run.holds_run():
         raise ConfigError(f"{ref.role} {str(ref.path)!r} is not a groklab run directory (no "
                           "config.yaml)")
-    steps = Checkpoints(run.checkpoints_path).param_steps() if run.checkpoints_path.exists() \
-        else []
+    steps = []
+    if run.checkpoints_path.exists():
+        with Checkpoints(run.checkpoints_path, read_only=True) as ckpts:
+            steps = ckpts.param_steps()
     if not steps:
         raise ConfigError(f"{ref.role} {str(ref.path)!r} has no checkpoints; train it first (or "
                           "point at a run that saved some)")
@@ -124,7 +126,7 @@ def load_checkpoints(ref: RunRef, seeds: tuple[int, ...], broadcast: bool = Fals
     val = {(r["seed"], r["step"]): r.get("val_acc") for r in records}
     chosen = [_select(ref, plan, steps, s, val) for s in src]
     graphdef, abstract = abstract_params(plan)
-    ckpts = Checkpoints(run.checkpoints_path)
+    ckpts = Checkpoints(run.checkpoints_path, read_only=True)
     loaded = {}
     try:
         for step in sorted(set(chosen)):

@@ -234,7 +234,7 @@ class _SplitOff:
         """The cell's slice of every group parameter checkpoint up to ``step``, and of the full
         state at ``step`` (so the cell resumes like any run), saved through its writer."""
         plan = writer.plan
-        group_ckpts = Checkpoints(self.gdir / "checkpoints")
+        group_ckpts = Checkpoints(self.gdir / "checkpoints", read_only=True)
         ckpts = writer.checkpoints
 
         def take(tree):
