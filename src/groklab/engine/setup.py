@@ -268,10 +268,10 @@ def check_memory(cfg: RunConfig, n_rows: int, n_train: int) -> dict:
     have, source = available_memory()
     if have is not None and est["total"] > have:
         part = max(("state", "activations", "data"), key=lambda k: est[k])
+        seeds = f"{len(cfg.seeds):,} seed{'s' if len(cfg.seeds) > 1 else ''}"
         what = {"state": f"parameters and optimizer state: {est['params_per_seed']:,} "
-                         f"parameters × {len(cfg.seeds):,} seeds",
-                "activations": f"activations of batch {cfg.train.batch_size} × "
-                               f"{len(cfg.seeds):,} seeds",
+                         f"parameters × {seeds}",
+                "activations": f"activations of batch {cfg.train.batch_size} × {seeds}",
                 "data": "the task table and splits"}[part]
         raise ConfigError(f"this run needs about {_size(est['total'])} of memory (mostly "
                           f"{what}: {_size(est[part])}), more than the {_size(have)} of "
