@@ -307,3 +307,42 @@ def test_a_non_empty_out_or_a_missing_package_is_refused(shared_source, tmp_path
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'groklab[export]'" in err
     assert not out.exists()
+
+
+def test_the_two_hot_mlp_round_trips_in_groklabs_format(tmp_path):
+    task = make_task("add", 7)
+    cfg = ModelConfig.gromov_mlp(mlp_width=32).resolve_for_task(
+        task.d_vocab, task.n_ctx, task.operand_positions)
+    model = perturbed(cfg)
+    write_model(model, tmp_path, "safetensors", task)
+    back, back_cfg = load_exported(tmp_path)
+    assert back_cfg == cfg and read_export(tmp_path)["vocabulary"]["answer_position"] is None
+    assert np.array_equal(run(back, task.tokens), run(model, task.tokens))
+    with pytest.raises(ConfigError, match="two-hot MLP"):
+        write_model(model, tmp_path / "tl", "transformer-lens", task)
+
+
+def test_a_damaged_or_foreign_export_is_one_line(tmp_path):
+    cfg, task = resolved("nanda2023")
+    good = tmp_path / "good"
+    write_model(perturbed(cfg), good, "safetensors", task)
+    for name, damage, message in [
+        ("cut", lambda d: (d / "model.safetensors").write_bytes(
+            (d / "model.safetensors").read_bytes()[:100]), "not a readable safetensors file"),
+        ("format", lambda d: (d / "config.json").write_text(json.dumps(
+            {**json.loads((d / "config.json").read_text()), "format": "onnx"})),
+         "not a groklab export format"),
+        ("shape", lambda d: (d / "config.json").write_text(json.dumps(
+            {**json.loads((d / "config.json").read_text()),
+             "model": {**json.loads((d / "config.json").read_text())["model"],
+                       "d_mlp": 48}})), "has shape"),
+        ("empty", lambda d: [p.unlink() for p in d.iterdir()], "is not a groklab export"),
+    ]:
+        d = tmp_path / name
+        d.mkdir()
+        for f in good.iterdir():
+            (d / f.name).write_bytes(f.read_bytes())
+        damage(d)
+        with pytest.raises(ConfigError, match=message) as e:
+            load_exported(d)
+        assert "\n" not in str(e.value)
