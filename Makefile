@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: demo test test-fast lint bench docs clean
+.PHONY: demo test test-fast test-interop lint bench docs clean
 
 $(PY):
 	python3 -m venv .venv
@@ -21,11 +21,23 @@ demo: $(STAMP)
 # programs): a check in about a minute while editing.
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not interop"
 
 test-fast: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow and not interop"
+
+# The export checked against the real TransformerLens (docs/export.md): installs groklab[interop]
+# (torch for the CPU, transformer-lens 3.x, safetensors) into .venv, then runs the tests marked
+# interop. torch comes from PyTorch's CPU wheel index when it answers (no CUDA libraries), else
+# from PyPI.
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+
+test-interop: $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,interop]" $$($(PY) -c \
+		"import urllib.request as u; u.urlopen('$(TORCH_CPU_INDEX)/', timeout=10); \
+		print('--extra-index-url $(TORCH_CPU_INDEX)')" 2>/dev/null)
+	$(PY) -m pytest -n 0 -m interop tests/test_interop.py
 
 # The benchmark suite (~13 min on 2 cores): writes benchmarks/results.json and the generated
 # tables of BENCHMARKS.md. ARGS=--quick for a smoke test.

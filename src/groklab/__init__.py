@@ -25,6 +25,7 @@ __version__ = _version()
 # name -> the module that defines it, imported on first access (PEP 562)
 _LAZY = {name: "groklab.api" for name in
          ("Run", "Sweep", "load_run", "load_sweep", "sweep", "train")}
+_LAZY["load_exported"] = "groklab.export"
 
 __all__ = ["__version__", *_LAZY]
 

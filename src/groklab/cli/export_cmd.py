@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
         "export", help="write a run's checkpoint as safetensors or a TransformerLens model",
         description="Export the checkpoint RUN[@STEP|@step=N|@epoch=E|@val_acc=X] selects "
                     "(default: the latest) per seed: --format safetensors writes groklab's "
-                    "parameters and config (groklab.export.load_exported reads them back); "
+                    "parameters and config (groklab.load_exported reads them back); "
                     "--format transformer-lens writes a HookedTransformer state dict and "
                     "HookedTransformerConfig. Needs pip install 'groklab[export]'.")
     p.add_argument("run", metavar="RUN[@SEL]",
@@ -49,5 +49,5 @@ def run(args) -> int:
         print("load with: HookedTransformer(HookedTransformerConfig(**config)) and "
               "load_state_dict(safetensors.torch.load_file('model.safetensors'), strict=False)")
     else:
-        print("load with: groklab.export.load_exported(DIR)")
+        print("load with: groklab.load_exported(DIR)")
     return 0

@@ -16,6 +16,7 @@ the SHA-256 of the arrays that each checkpoint's metadata records (``tree_digest
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import jax
@@ -32,10 +33,18 @@ def _manager(path: Path, keep: int | None, read_only: bool) -> ocp.CheckpointMan
     # a reader must not tidy up: the temporary directory it would remove may be a checkpoint
     # that the run's writer is saving at this moment
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=not read_only, enable_async_checkpointing=False,
-        cleanup_tmp_directories=not read_only, read_only=read_only,
+        max_to_keep=None if read_only else keep, create=not read_only,
+        enable_async_checkpointing=False, cleanup_tmp_directories=not read_only,
+        read_only=read_only, save_interval_steps=0 if read_only else 1,
     )
-    return ocp.CheckpointManager(path.resolve(), options=options)
+    absl = logging.getLogger("absl")
+    level = absl.level
+    if read_only:  # Orbax warns that a read-only manager is read-only: say nothing instead
+        absl.setLevel(logging.ERROR)
+    try:
+        return ocp.CheckpointManager(path.resolve(), options=options)
+    finally:
+        absl.setLevel(level)
 
 
 class DamagedCheckpoint(Exception):
