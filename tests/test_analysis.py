@@ -162,3 +162,17 @@ def test_comparing_other_tasks_or_splits_needs_force(runs, capsys, tmp_path):
     (no_ckpt / "config.yaml").write_text((a / "config.yaml").read_text())
     assert main(["analyze", str(no_ckpt)]) == 2
     assert "has no checkpoints" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_even_modulus_is_analyzed_without_the_fourier_parts(tmp_path, capsys):
+    """The Fourier basis needs an odd p; for add mod 8 the rest of the analysis runs."""
+    run = tmp_path / "even"
+    train_run(apply_overrides(RunConfig(), ["task.name=add", "task.p=8", "model.d_model=16",
+                                            "model.n_layers=1", "train.batch_size=8",
+                                            "train.epochs=2"]), run, figures=False)
+    assert main(["analyze", str(run), "--ig_steps", "4"]) == 0, capsys.readouterr().err
+    about = load(run, "about")
+    assert not any(about["fourier"].values())
+    assert not (run / "analysis" / "fourier.json").exists()
+    assert (run / "analysis" / "representations.json").exists()

@@ -54,8 +54,10 @@ def train_mask_grid(subject, order) -> np.ndarray:
 
 
 def applies(task, model_kind: str) -> dict[str, bool]:
-    """Which parts of the Fourier analysis are defined for this task and model."""
-    modular = get_spec(task.name).kind == "modular"
+    """Which parts of the Fourier analysis are defined for this task and model. The basis of
+    ``analysis.fourier`` (cos/sin pairs, K = (p − 1)/2 frequencies) needs an odd p: for an even
+    modulus the Fourier parts are skipped, and the rest of the analysis runs."""
+    modular = get_spec(task.name).kind == "modular" and task.p % 2 == 1
     grid = modular and grid_order(task) is not None
     return {"embedding": modular and model_kind == "transformer",
             "neurons": grid, "progress": grid and task.name in COMBINATION}
