@@ -41,10 +41,24 @@ def cpu_model() -> str:
     return platform.processor()
 
 
+def isa() -> list[str]:
+    """The vector instruction sets XLA's CPU backend generates code for: hosts that share a model
+    name ("AMD EPYC" under virtualization) but differ here round differently."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                return sorted(f for f in flags if f in ("avx", "avx2", "fma", "f16c")
+                              or f.startswith(("avx512", "amx", "avx_vnni")))
+    except OSError:
+        pass
+    return []
+
+
 def machine() -> dict:
     import jaxlib
 
-    return {"cpu": cpu_model(), "jaxlib": jaxlib.__version__}
+    return {"cpu": cpu_model(), "isa": isa(), "jaxlib": jaxlib.__version__}
 
 
 def make(out: Path) -> dict[str, Path]:
