@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 from pathlib import Path
 
 import jax
@@ -29,12 +30,27 @@ from groklab.params import named_leaves
 STATES_KEPT = 2
 
 
+TEMPORARY_MARK = ".orbax-checkpoint-tmp"  # Orbax saves a step under <step><mark>-<n>, then renames
+
+
+def _remove_unfinished_saves(path: Path) -> None:
+    """Remove what a save killed before its rename left behind. Done here, synchronously:
+    Orbax's own clean-up runs in a background future that nothing waits for when no save
+    follows, so the leftovers could outlive the writer that opened the run."""
+    if path.is_dir():
+        for entry in path.iterdir():
+            if TEMPORARY_MARK in entry.name:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
 def _manager(path: Path, keep: int | None, read_only: bool) -> ocp.CheckpointManager:
     # a reader must not tidy up: the temporary directory it would remove may be a checkpoint
     # that the run's writer is saving at this moment
+    if not read_only:
+        _remove_unfinished_saves(path)
     options = ocp.CheckpointManagerOptions(
         max_to_keep=None if read_only else keep, create=not read_only,
-        enable_async_checkpointing=False, cleanup_tmp_directories=not read_only,
+        enable_async_checkpointing=False, cleanup_tmp_directories=False,
         read_only=read_only, save_interval_steps=0 if read_only else 1,
     )
     absl = logging.getLogger("absl")
