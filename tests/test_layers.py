@@ -21,7 +21,7 @@ LAYERS = [
     {"runs", "testing", "figures"},
     {"distill", "transfer", "export"},
     {"experiments", "report"},
-    {"sweeps", "analysis"},
+    {"sweeps", "analysis", "quantize"},
     {"cli", "api"},
     {"demo", "__main__"},
 ]

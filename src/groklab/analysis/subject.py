@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from groklab.errors import ConfigError
-from groklab.runs.source import Loaded, RunRef, load_checkpoints, read_run
+from groklab.runs.source import (
+    Loaded,
+    RunRef,
+    load_checkpoints,
+    read_run,
+    recorded_split,
+    split_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -45,9 +52,7 @@ class Subject:
     def rows(self, which: str) -> tuple[np.ndarray, np.ndarray]:
         """(tokens [S, N, T], labels [S, N]) of each seed's ``val`` or ``train`` rows; training
         labels are the recorded ones (after label noise), validation labels the true ones."""
-        idx = self.split[f"{which}_idx"]
-        labels = self.split["train_labels"] if which == "train" else self.task.labels[idx]
-        return self.task.tokens[idx], np.asarray(labels, np.int32)
+        return split_rows(self.loaded, self.split, which)
 
 
 def parse_ref(run_dir: str, checkpoint: str | None = None, role: str = "run") -> RunRef:
@@ -65,13 +70,8 @@ def load_subject(ref: RunRef, seeds: tuple[int, ...] | None = None) -> Subject:
     """The run's chosen checkpoint for ``seeds`` (default: all of its seeds) and its split."""
     run, cfg, _ = read_run(ref)
     seeds = tuple(cfg.seeds) if seeds is None else tuple(seeds)
-    if not run.split_path.exists():
+    if not run.split_path.exists():  # refused before any checkpoint is read
         raise ConfigError(f"{ref.role} {str(ref.path)!r} has no split.npz; it is not a complete "
                           "groklab run directory")
     loaded = load_checkpoints(ref, seeds)
-    split = run.load_split()
-    order = [list(split["seeds"]).index(s) for s in loaded.source_seeds]
-    split = {k: (v[order] if np.ndim(v) and len(v) == len(split["seeds"]) and k != "seeds"
-                 else v) for k, v in split.items()}
-    split["seeds"] = np.asarray(seeds)
-    return Subject(loaded, split)
+    return Subject(loaded, recorded_split(loaded))

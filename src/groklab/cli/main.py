@@ -1,5 +1,5 @@
 """``groklab`` command line: ``train``, ``distill``, ``transfer``, ``tasks``, ``presets``,
-``sweep``, ``report``, ``analyze``.
+``sweep``, ``report``, ``analyze``, ``export``, ``quantize``.
 
 Every user error is one line ``groklab: error: ...`` on stderr with exit code 2, never a
 traceback (docs/architecture.md §5, docs/reliability.md §4): a ``ConfigError``, a path that
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         distill_cmd,
         export_cmd,
         presets_cmd,
+        quantize_cmd,
         report_cmd,
         sweep_cmd,
         tasks_cmd,
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.add_parser(sub)
     analyze_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
+    quantize_cmd.add_parser(sub)
     return parser
 
 
@@ -94,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         return error(f"unrecognized arguments: {' '.join(extra)} (see groklab {args.command} "
                      "--help)")
+    from groklab import compile_cache
+
+    compile_cache.enable()  # sets JAX's environment only: no JAX import here
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

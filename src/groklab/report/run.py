@@ -11,6 +11,7 @@ from groklab.figures.conditions import plot_kaplan_meier, plot_steps_strip
 from groklab.report.analysis import analysis_blocks
 from groklab.report.document import Block, Figure, Heading, Table, Text
 from groklab.report.integrity import integrity_blocks
+from groklab.report.quantization import quantization_blocks
 from groklab.report.sweep import FINISHED, curve_blocks
 from groklab.report.tables import REPORTED_THRESHOLDS, csv_text, fmt, latex_grid, pct
 from groklab.runs.results import seed_rows
@@ -115,6 +116,7 @@ def _run_report(d: Path, summary: dict) -> tuple[str, list[Block], dict[str, str
                            "seeds are censored at the last step written."))
     blocks += integrity_blocks({name: d}, {name: summary.get("config", {}).get("seeds", [])})
     blocks += _origin_blocks(summary) + _comparison_blocks(d) + analysis_blocks(d)
+    blocks += quantization_blocks(d)
     figures = d / "figures"
     times = {f"val acc ≥ {pct(t)}": GrokTimes.from_milestones(
         [r[f"steps_to_{t}"] for r in rows], summary["step"]) for t in REPORTED_THRESHOLDS}

@@ -203,6 +203,7 @@ def markdown_grid(header: list[str], rows: list[list[str]]) -> str:
 def _tex(s: str) -> str:
     s = s.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&").replace("±", "$\\pm$")
     s = s.replace("≥", "$\\geq$").replace(">", "$>$").replace("×", "$\\times$")
+    s = s.replace("Δ", "$\\Delta$")
     return s.replace("∞ (not reached)", "$\\infty$").replace("∞", "$\\infty$").replace(
         "—", "--")
 

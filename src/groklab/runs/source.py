@@ -149,6 +149,30 @@ def load_checkpoints(ref: RunRef, seeds: tuple[int, ...], broadcast: bool = Fals
                   tuple(val.get((s, st)) for s, st in zip(src, chosen)), params, graphdef)
 
 
+def recorded_split(loaded: Loaded) -> dict[str, np.ndarray]:
+    """The run's ``split.npz`` with each per-seed array's rows in the order of
+    ``loaded.seeds`` (row i: the split of the source seed target seed i starts from)."""
+    run, ref = loaded.run, loaded.ref
+    if not run.split_path.exists():
+        raise ConfigError(f"{ref.role} {str(ref.path)!r} has no split.npz; it is not a complete "
+                          "groklab run directory")
+    split = run.load_split()
+    order = [list(split["seeds"]).index(s) for s in loaded.source_seeds]
+    split = {k: (v[order] if np.ndim(v) and len(v) == len(split["seeds"]) and k != "seeds"
+                 else v) for k, v in split.items()}
+    split["seeds"] = np.asarray(loaded.seeds)
+    return split
+
+
+def split_rows(loaded: Loaded, split: dict, which: str) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens [S, N, T], labels [S, N]) of each seed's ``val`` or ``train`` rows; training
+    labels are the recorded ones (after label noise), validation labels the true ones."""
+    task = loaded.plan.task
+    idx = split[f"{which}_idx"]
+    labels = split["train_labels"] if which == "train" else task.labels[idx]
+    return task.tokens[idx], np.asarray(labels, np.int32)
+
+
 def abstract_params(plan: Plan):
     """(graphdef, abstract parameters with a seed axis) of a planned run, without computing
     any initialization."""
