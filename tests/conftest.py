@@ -29,6 +29,10 @@ os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 jax.config.update("jax_compilation_cache_dir", _CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+# groklab's commands leave the cache to JAX when JAX_COMPILATION_CACHE_DIR is set and
+# GROKLAB_COMPILE_CACHE is not (groklab.compile_cache): no test writes into ~/.cache/groklab, and
+# a developer's own GROKLAB_COMPILE_CACHE does not leak in (tests/test_compile_cache.py sets it).
+os.environ.pop("GROKLAB_COMPILE_CACHE", None)
 
 
 TINY = [
