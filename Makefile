@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: demo test test-fast test-interop lint bench docs clean
+.PHONY: demo test test-fast test-interop lint bench bench-seeds docs clean
 
 $(PY):
 	python3 -m venv .venv
@@ -39,10 +39,17 @@ test-interop: $(STAMP)
 		print('--extra-index-url $(TORCH_CPU_INDEX)')" 2>/dev/null)
 	$(PY) -m pytest -n 0 -m interop tests/test_interop.py
 
-# The benchmark suite (~13 min on 2 cores): writes benchmarks/results.json and the generated
-# tables of BENCHMARKS.md. ARGS=--quick for a smoke test.
+# The benchmark suite (< 20 min on 2 cores): writes benchmarks/results.json and the generated
+# tables of BENCHMARKS.md. ARGS=--quick for a smoke test. Its `seeds` part times the seeds' own
+# implementation (../shared/reference/seed-implementation, or GROKLAB_SEEDS_IMPL=DIR; skipped
+# with a message when absent) in its own environment, built once into benchmarks/.seeds-venv.
+# `make bench-seeds` re-measures only the side-by-side figures, including the runs to 99 % val
+# (`seeds99`, ~8 min, not in the default set), and merges them into results.json.
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(ARGS)
+
+bench-seeds: $(STAMP)
+	$(PY) benchmarks/bench.py --parts seeds,seeds99 $(ARGS)
 
 # The API reference (pdoc): HTML in docs/reference/ (git-ignored); open docs/reference/index.html.
 DOC_MODULES := groklab groklab.api groklab.config groklab.errors groklab.tasks groklab.models \

@@ -17,11 +17,18 @@ Parts, each in its own process (so peak RSS and compile caches are its own):
   alternating, and whether both give the same results table;
 - ``analysis``: ``groklab analyze --all_checkpoints`` over ~100 checkpoints of a 3-seed
   ``nanda2023`` run on x+y mod 59 (full batch, 1,000 steps) against the wall time of training
-  that run, and a single-checkpoint analysis, all whole processes.
+  that run, and a single-checkpoint analysis, all whole processes;
+- ``seeds``: the seeds' own implementation (``train_nnx.py``, in its own environment) next to
+  ``groklab train --preset seed-teacher``: seconds per epoch of each from whole processes of 4
+  and 12 epochs (long minus short), interleaved, with the matmul peak measured before and after
+  (benchmarks/seeds.py; skipped with a message when ../shared/reference/ is absent);
+- ``seeds99`` (not in the default set: ~8 min): seconds to 99 % val of both codes as whole
+  processes, seed 42 in both (groklab's is ``--seeds99-seed``).
 
-    .venv/bin/python benchmarks/bench.py            # everything, ~13 min on 2 cores
+    .venv/bin/python benchmarks/bench.py            # the default parts, ~17 min on 2 cores
     .venv/bin/python benchmarks/bench.py --quick    # small repeats, no to99 (a smoke test)
     .venv/bin/python benchmarks/bench.py --parts to99   # re-measure one part, keep the rest
+    .venv/bin/python benchmarks/bench.py --parts seeds,seeds99  # the side-by-side figures
 
 Writes benchmarks/results.json, docs/figures/scaling.png and the generated tables of
 BENCHMARKS.md (between the ``bench:begin``/``bench:end`` markers).
@@ -43,7 +50,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SEEDS_IMPLEMENTATION_S_TO_99 = 416.0  # the seeds' own run, as they reported it (another machine)
+USER_ENV = dict(os.environ)  # before anything imports groklab (which adds an XLA flag)
 THROUGHPUT_SEEDS = (1, 2, 4, 8, 16)
 
 
@@ -167,18 +174,15 @@ def part_to99() -> dict:
     rss = max(r["peak_rss_mb"] for r in engine)
     for seed in (0, 1, 2):
         plain.append(run_part("plain99", seed=seed))
-    # like for like with the seeds' 416 s and with the plain reference: the run's own wall time
-    # from its start (compile included) to the evaluation that reached 99 %, checkpoints and
-    # metrics files included; the whole process (interpreter, imports, figures) is reported too
+    # like for like with the plain reference: the run's own wall time from its start (compile
+    # included) to the evaluation that reached 99 %, checkpoints and metrics files included;
+    # the whole process (interpreter, imports, figures) is reported too
     med_e = statistics.median(r["s_summary"] for r in engine)
     med_proc = statistics.median(r["s_process"] for r in engine)
     med_p = statistics.median(r["s_incl_compile"] for r in plain)
     return {"engine": engine, "plain": plain, "engine_peak_rss_mb": round(rss, 1),
             "median_s_engine": med_e, "median_s_engine_process": med_proc,
-            "median_s_plain": med_p, "speedup_vs_plain": round(med_p / med_e, 2),
-            "speedup_vs_seeds_implementation": round(SEEDS_IMPLEMENTATION_S_TO_99 / med_e, 2),
-            "speedup_vs_seeds_implementation_process": round(
-                SEEDS_IMPLEMENTATION_S_TO_99 / med_proc, 2)}
+            "median_s_plain": med_p, "speedup_vs_plain": round(med_p / med_e, 2)}
 
 
 SWEEP_SPEC = """name: sweep16
@@ -280,8 +284,10 @@ def main() -> None:
     ap.add_argument("--part", choices=["core", "throughput", "scaling", "distill", "plain99"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--parts", help="comma-separated subset of core,throughput,to99,scaling,"
-                    "distill,sweep,analysis "
-                    "(re-measured and merged into the existing results.json)")
+                    "distill,sweep,analysis,seeds,seeds99 (re-measured and merged into the "
+                    "existing results.json); seeds99 is measured only when named here")
+    ap.add_argument("--seeds99-seed", type=int, default=42,
+                    help="groklab's seed in the seeds99 part (the seeds' code runs its seed 42)")
     ap.add_argument("--out", help="results file (default benchmarks/results.json; with --quick "
                     "benchmarks/out/results_quick.json)")
     args = ap.parse_args()
@@ -296,11 +302,14 @@ def main() -> None:
         return
     from importlib.metadata import version
 
+    import seeds
     from report import print_summary, update_benchmarks_md, write_figure
 
     t0 = time.perf_counter()
-    known = ["core", "throughput", "to99", "scaling", "distill", "sweep", "analysis"]
-    parts = args.parts.split(",") if args.parts else known
+    default_parts = ["core", "throughput", "to99", "scaling", "distill", "sweep", "analysis",
+                     "seeds"]
+    known = [*default_parts, "seeds99"]
+    parts = args.parts.split(",") if args.parts else default_parts
     unknown = [p for p in parts if p not in known]
     if unknown:
         ap.error(f"--parts {','.join(unknown)}: not a part; choose among {','.join(known)}")
@@ -315,6 +324,9 @@ def main() -> None:
         results["rerun"] = {"parts": parts, "date": now, "machine": machine()}
     else:
         results = {"date": now, "machine": machine()}
+        old = json.loads(out_path.read_text()) if out_path.exists() else {}
+        if "seeds99" not in parts and "skipped" not in old.get("seeds99", {"skipped": 1}):
+            results["seeds99"] = old["seeds99"]  # opt-in part: kept, with its own date and CPU
     results.update({"jax": version("jax"), "quick": args.quick})
     for name in parts:
         if name == "to99":
@@ -323,6 +335,13 @@ def main() -> None:
             results[name] = part_sweep(args.quick)
         elif name == "analysis":
             results[name] = part_analysis(args.quick)
+        elif name == "seeds":
+            results[name] = seeds.part_seeds(args.quick, USER_ENV)
+            results[name].update(machine=machine(), date=now)
+        elif name == "seeds99":
+            results[name] = seeds.part_seeds99(USER_ENV, args.seeds99_seed,
+                                               per_epoch_part=results.get("seeds"))
+            results[name].update(machine=machine(), date=now)
         else:
             results[name] = run_part(name, args.quick)
         print(f"[bench] {name} done after {time.perf_counter() - t0:.0f} s", flush=True)
