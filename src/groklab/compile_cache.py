@@ -41,10 +41,13 @@ MAX_SIZE_BYTES = 2 * 1024**3
 
 
 def default_root(environ=None) -> Path:
-    """``$XDG_CACHE_HOME/groklab/jax``, or ``~/.cache/groklab/jax``."""
+    """``$XDG_CACHE_HOME/groklab/jax``, or ``~/.cache/groklab/jax`` (the XDG base directory
+    rules: a relative ``XDG_CACHE_HOME`` is ignored)."""
     environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "groklab" / "jax"
+    xdg = environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / "groklab" / "jax"
+    return Path(environ.get("HOME") or Path.home()) / ".cache" / "groklab" / "jax"
 
 
 def root(environ=None) -> Path | None:
