@@ -1,14 +1,11 @@
-"""``groklab presets``: named model configs with their parameter counts, and recipe presets."""
+"""``groklab presets``: named model configs with their parameter counts, and recipe presets.
+
+The counts come from ``groklab.models.config.param_count``, arithmetic on the config: no model is
+built and JAX is not imported (tests/test_startup.py checks every row against the built model)."""
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
-from groklab.models import MODEL_PRESETS, build_model, count_params
-from groklab.recipes import RECIPES
-from groklab.tasks import make_task
+from groklab.models.config import MODEL_PRESETS, param_count
 
 
 def add_parser(sub) -> None:
@@ -22,6 +19,7 @@ def add_parser(sub) -> None:
 
 def preset_rows(task_name: str = "div", p: int = 97) -> list[dict]:
     from groklab.models import scaled
+    from groklab.tasks import make_task
 
     task = make_task(task_name, p)
     rows = []
@@ -32,8 +30,8 @@ def preset_rows(task_name: str = "div", p: int = 97) -> list[dict]:
                 continue
             cfg = cfg.resolve_for_task(layout_task.d_vocab, layout_task.n_ctx,
                                        layout_task.operand_positions)
-            rows.append({"name": label, "params": count_params(build_model(cfg)),
-                         "d_vocab": cfg.d_vocab, "summary": _describe(cfg)})
+            rows.append({"name": label, "params": param_count(cfg), "d_vocab": cfg.d_vocab,
+                         "summary": _describe(cfg), "config": cfg})
     return rows
 
 
@@ -47,7 +45,12 @@ def _describe(cfg) -> str:
 
 
 def run(args) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     from groklab.cli.tasks_cmd import check_p
+    from groklab.recipes import RECIPES
 
     check_p(args.p)
     table = Table(title=f"groklab model presets (task {args.task}, p = {args.p})")

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from groklab.errors import short
-from groklab.tasks import describe_tasks, export_csv, make_task
 
 
 def add_parser(sub) -> None:
@@ -33,6 +28,7 @@ def check_p(p: int) -> None:
 
 def run(args) -> int:
     from groklab.errors import ConfigError
+    from groklab.tasks import describe_tasks, export_csv, make_task
     from groklab.tasks.table import LAYOUTS
 
     check_p(args.p)
@@ -49,6 +45,10 @@ def run(args) -> int:
         export_csv(task, args.out)
         print(f"wrote {task.n_rows} rows of {task.name} (p={args.p}) to {args.out}")
         return 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=f"groklab tasks (p = {args.p})")
     for col in ("name", "aliases", "definition", "rows"):
         table.add_column(col, justify="right" if col == "rows" else "left")

@@ -25,7 +25,7 @@ from groklab.engine.curriculum import CURRICULA, initial_order
 from groklab.engine.phases import Phase, epoch_at, make_phases, phase_at
 from groklab.errors import ConfigError, short
 from groklab.models import build_model
-from groklab.models.config import ModelConfig
+from groklab.models.config import ModelConfig, param_count
 from groklab.objectives import LOSSES
 from groklab.optim.build import resolved_hparams
 from groklab.tasks import Split, Task, make_split, make_task
@@ -172,24 +172,6 @@ def _n_train(n_rows: int, train_fraction: float) -> int:
 F32 = 4  # bytes per value: parameters, optimizer state and activations are float32
 MEMORY_ENV = "GROKLAB_MEMORY_LIMIT"  # bytes (suffix K, M, G, T) that replace the available RAM
 CHECKED_ABOVE = 64 << 20  # estimates below 64 MiB fit anywhere: not checked
-
-
-def param_count(model: ModelConfig) -> int:
-    """Parameters of one seed's model (resolved for its task), from the config alone: the
-    formula of models.transformer / models.mlp (tests/test_hostile_inputs.py checks it against
-    ``count_params`` of every preset)."""
-    V, b = model.d_vocab, int(model.use_bias)
-    if model.kind == "mlp":
-        n_in = len(model.operand_positions) * V
-        return n_in * model.mlp_width + model.mlp_width * V + b * (model.mlp_width + V)
-    D, H, Dh, M, L = model.d_model, model.n_heads, model.head_dim, model.mlp_dim, model.n_layers
-    norm = {"rmsnorm": D, "layernorm": D * (1 + b)}.get(model.norm, 0)
-    attn = 4 * D * H * Dh + b * (3 * H * Dh + D)
-    gated = model.activation == "swiglu"
-    mlp = (3 if gated else 2) * D * M + b * ((2 if gated else 1) * M + D)
-    pos = model.n_ctx * D if model.positions == "learned" else 0
-    final_norm = norm if model.norm_position == "pre" else 0
-    return V * D + pos + L * (attn + mlp + 2 * norm) + final_norm + D * V + b * V
 
 
 def memory_estimate(cfg: RunConfig, n_rows: int, n_train: int) -> dict:

@@ -11,7 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from groklab.errors import ConfigError
-from groklab.models.dropout import DROPOUT_RNGS
+
+DROPOUT_RNGS = ("hash", "threefry")  # the mask generators of models/dropout.py
 
 POSITIONS = ("learned", "rope", "alibi", "none")
 NORMS = ("rmsnorm", "layernorm", "none")
@@ -175,6 +176,25 @@ def model_preset(name: str, **override) -> ModelConfig:
     if name not in MODEL_PRESETS:
         raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(MODEL_PRESETS)}")
     return MODEL_PRESETS[name](**override)
+
+
+def param_count(model: ModelConfig) -> int:
+    """Parameters of one seed's model (resolved for its task), from the config alone, without
+    JAX: the formula of models.transformer / models.mlp (tests/test_hostile_inputs.py checks it
+    against ``count_params`` of every preset and option; the memory estimate and
+    ``groklab presets`` use it)."""
+    V, b = model.d_vocab, int(model.use_bias)
+    if model.kind == "mlp":
+        n_in = len(model.operand_positions) * V
+        return n_in * model.mlp_width + model.mlp_width * V + b * (model.mlp_width + V)
+    D, H, Dh, M, L = model.d_model, model.n_heads, model.head_dim, model.mlp_dim, model.n_layers
+    norm = {"rmsnorm": D, "layernorm": D * (1 + b)}.get(model.norm, 0)
+    attn = 4 * D * H * Dh + b * (3 * H * Dh + D)
+    gated = model.activation == "swiglu"
+    mlp = (3 if gated else 2) * D * M + b * ((2 if gated else 1) * M + D)
+    pos = model.n_ctx * D if model.positions == "learned" else 0
+    final_norm = norm if model.norm_position == "pre" else 0
+    return V * D + pos + L * (attn + mlp + 2 * norm) + final_norm + D * V + b * V
 
 
 def scaled(config: ModelConfig, width: float = 1.0, depth: float = 1.0) -> ModelConfig:

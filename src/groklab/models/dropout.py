@@ -19,7 +19,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-DROPOUT_RNGS = ("hash", "threefry")
+from groklab.models.config import DROPOUT_RNGS  # noqa: F401 (defined beside the config, JAX-free)
 
 _GOLDEN = 0x9E3779B9  # 2³² / φ: spreads consecutive indices over the word before hashing
 

@@ -1,7 +1,9 @@
 """Optimizers, gradient filters and schedules as optax GradientTransformations, built from an
-OptimConfig (docs/architecture.md §4 "Optimizers")."""
+OptimConfig (docs/architecture.md §4 "Optimizers").
 
-from groklab.optim.build import base_optimizer, build_optimizer, plateau_scale
+``OptimConfig`` and the name lists import no JAX; everything else is imported on first use
+(PEP 562), so checking a config does not start JAX."""
+
 from groklab.optim.config import (
     BASE_OPTIMIZERS,
     GROKFAST,
@@ -9,9 +11,17 @@ from groklab.optim.config import (
     WD_SCHEDULES,
     OptimConfig,
 )
-from groklab.optim.filters import constrain_norm, grokfast_ema, grokfast_ma, orthograd
-from groklab.optim.muon import hidden_matrix_mask, hidden_matrix_names, muon_dimension_numbers
-from groklab.optim.schedules import adapt_wd_scale, lr_multiplier, wd_multiplier
+
+# name -> the submodule that defines it, imported on first access
+_LAZY = {
+    **dict.fromkeys(("base_optimizer", "build_optimizer", "plateau_scale"), "groklab.optim.build"),
+    **dict.fromkeys(("constrain_norm", "grokfast_ema", "grokfast_ma", "orthograd"),
+                    "groklab.optim.filters"),
+    **dict.fromkeys(("hidden_matrix_mask", "hidden_matrix_names", "muon_dimension_numbers"),
+                    "groklab.optim.muon"),
+    **dict.fromkeys(("adapt_wd_scale", "lr_multiplier", "wd_multiplier"),
+                    "groklab.optim.schedules"),
+}
 
 __all__ = [
     "BASE_OPTIMIZERS", "GROKFAST", "LR_SCHEDULES", "WD_SCHEDULES", "OptimConfig",
@@ -19,3 +29,17 @@ __all__ = [
     "grokfast_ma", "hidden_matrix_mask", "hidden_matrix_names", "lr_multiplier",
     "muon_dimension_numbers", "orthograd", "plateau_scale", "wd_multiplier",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'groklab.optim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -10,8 +10,6 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 
-import optax
-
 from groklab.errors import ConfigError
 
 BASE_OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
@@ -112,6 +110,8 @@ def _choice(key: str, value, allowed, optax_ok: bool = False) -> None:
     if value in allowed:
         return
     if optax_ok and isinstance(value, str) and value.startswith("optax:"):
+        import optax  # only for optax:<name> (a config is checked without importing JAX)
+
         name = value.split(":", 1)[1]
         factory = getattr(optax, name, None)
         if callable(factory) and not name.startswith("_") and _takes_learning_rate(factory):

@@ -1,0 +1,85 @@
+"""Start-up (docs/performance.md "Start-up"): the commands that answer at once import no JAX,
+Flax, Optax, Orbax or Matplotlib, and ``groklab presets`` counts parameters without building a
+model, by a formula checked here against the built models."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("jax", "jaxlib", "flax", "optax", "orbax", "matplotlib", "scipy")
+
+PROBE = f"""
+import contextlib, io, json, sys
+from groklab.cli.main import main
+out, err = io.StringIO(), io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    code = main(json.loads(sys.argv[1]))
+heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+print(json.dumps({{"code": code, "heavy": heavy, "out": out.getvalue(), "err": err.getvalue()}}))
+"""
+
+
+def run_fresh(argv: list[str]) -> dict:
+    """``groklab ARGV`` in a fresh interpreter: exit code, output, and which heavy packages it
+    imported."""
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["--help"], 0),
+    ([], 2),
+    (["train", "--help"], 0),
+    (["tasks"], 0),
+    (["tasks", "--p", "1"], 2),
+    (["presets"], 0),
+    (["train", "--p", "abc"], 2),
+    (["train", "--set", "model.nope=1"], 2),
+    (["train", "--preset", "nope"], 2),
+    (["train", "--num_seeds", "0"], 2),
+    (["train", "--config", "/nonexistent/config.yaml"], 2),
+])
+def test_answers_at_once_without_jax(argv, code):
+    result = run_fresh(argv)
+    assert result["code"] == code, result["err"]
+    assert result["heavy"] == [], f"groklab {' '.join(argv)} imported {result['heavy']}"
+    if code == 2 and argv:  # bare `groklab` prints the help instead
+        assert result["err"].startswith("groklab: error: ") and result["err"].count("\n") == 1
+
+
+def test_importing_groklab_and_its_configs_imports_no_jax():
+    code = ("import sys, groklab, groklab.config, groklab.models, groklab.optim, groklab.recipes;"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_lazy_names_still_resolve():
+    from groklab import models, optim
+
+    assert callable(models.build_model) and callable(optim.build_optimizer)
+    assert models.Transformer.__name__ == "Transformer"
+    assert "Transformer" in dir(models) and "build_optimizer" in dir(optim)
+    with pytest.raises(AttributeError):
+        models.nothing_here  # noqa: B018
+
+
+def test_preset_parameter_counts_match_the_built_models():
+    """Every row of ``groklab presets`` (the ×0.5 student too, and another task's vocabulary)
+    counts what the built model holds, computed on the abstract model (shapes only)."""
+    from flax import nnx
+
+    from groklab.cli.presets_cmd import preset_rows
+    from groklab.models import build_model, count_params
+
+    rows = preset_rows() + preset_rows("s5_compose", 5) + preset_rows("add", 11)
+    for row in rows:
+        built = count_params(nnx.eval_shape(lambda c=row["config"]: build_model(c)))
+        assert row["params"] == built, row["name"]
+    teacher = next(r for r in preset_rows() if r["name"] == "seed-teacher")
+    assert teacher["params"] == 550_272  # docs/performance.md's reference workload
