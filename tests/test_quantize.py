@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -112,7 +113,8 @@ def test_bad_bits_are_refused(text):
         parse_bits(text)
 
 
-@pytest.mark.parametrize("text", ["group:0", "group:x", "group", "per-row", "per-tensor,per-tensor"])
+@pytest.mark.parametrize("text", ["group:0", "group:x", "group", "per-row",
+                                  "per-tensor,per-tensor"])
 def test_bad_schemes_are_refused(text):
     with pytest.raises(ConfigError, match="--scheme"):
         parse_schemes(text)
@@ -201,9 +203,13 @@ def test_all_checkpoints_and_the_report(shared_source, tmp_path, capsys):
     (["--scheme", "rows"], "--scheme 'rows' is not allowed"),
     (["--seed", "7"], "--seed 7 is not a seed"),
     (["--all_checkpoints", "@step=3"], "drop the selector"),
+    (["--bits", "4", "NO_QWIX"], "pip install 'groklab[quantize]'"),
 ])
-def test_bad_input_is_one_line(shared_source, tmp_path, capsys, flags, message):
+def test_bad_input_is_one_line(shared_source, tmp_path, capsys, monkeypatch, flags, message):
     run = str(shared_source)
+    if flags[-1] == "NO_QWIX":
+        monkeypatch.setitem(sys.modules, "qwix", None)  # import fails
+        flags = flags[:-1]
     if flags[-1].startswith("@"):
         run, flags = run + flags[-1], flags[:-1]
     assert main(["quantize", run, "--out", str(tmp_path / "q"), *flags]) == 2

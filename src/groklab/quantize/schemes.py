@@ -131,6 +131,15 @@ def qwix_options(name: str, scheme: Scheme) -> dict:
     return {"channelwise_axes": (channel,), "tiled_axes": {inputs: scheme.group}}
 
 
+def require_qwix():
+    """The qwix module, or a one-line error naming the extra that installs it."""
+    try:
+        import qwix
+    except ImportError:
+        raise ConfigError("groklab quantize needs qwix: pip install 'groklab[quantize]'") from None
+    return qwix
+
+
 def qtype(bits: int):
     import jax.numpy as jnp
 
@@ -162,8 +171,7 @@ def size_bytes(shapes: dict[str, tuple[int, ...]], names: list[str], bits: int |
 
 def fake_quantize(w, name: str, bits: int, scheme: Scheme):
     """The dequantized ``ŵ`` of one tensor ``w`` (a JAX array, traceable)."""
-    import qwix
-
+    qwix = require_qwix()
     return qwix.dequantize(qwix.quantize(w, qtype(bits), **qwix_options(name, scheme)))
 
 

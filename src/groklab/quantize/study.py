@@ -26,7 +26,13 @@ from groklab.atomic import write_atomic, write_json_atomic
 from groklab.errors import ConfigError, short
 from groklab.params import named_leaves
 from groklab.quantize.evaluate import Variant, evaluation
-from groklab.quantize.schemes import Scheme, check_scheme, quantized_names, size_bytes
+from groklab.quantize.schemes import (
+    Scheme,
+    check_scheme,
+    quantized_names,
+    require_qwix,
+    size_bytes,
+)
 from groklab.runs.checkpoints import Checkpoints
 from groklab.runs.source import (
     RunRef,
@@ -53,6 +59,7 @@ def quantize_run(ref: RunRef, bits: tuple[int, ...], schemes: tuple[Scheme, ...]
     """Quantize, evaluate and write (see the module docstring); returns the output directory.
     Everything that can be refused is refused before a checkpoint is read."""
     t0 = time.perf_counter()
+    require_qwix()
     run, cfg, steps = read_run(ref)
     if all_checkpoints and ref.kind is not None:
         raise ConfigError(f"--all_checkpoints takes every checkpoint; drop the selector "
@@ -124,9 +131,7 @@ def quantize_run(ref: RunRef, bits: tuple[int, ...], schemes: tuple[Scheme, ...]
 
 
 def _qwix_version() -> str:
-    import qwix
-
-    return qwix.__version__
+    return require_qwix().__version__
 
 
 # ---------------------------------------------------------------- tables
