@@ -1,7 +1,7 @@
 """One compiled program per run: every seed's model evaluated in float32 and with each
 quantization variant's dequantized weights, on the seed's recorded train and validation rows
-(together the whole task table). Vmapped over seeds; the same program serves every checkpoint
-of ``--all_checkpoints``."""
+(together the whole task table). One compiled program maps over the seeds; the same program
+serves every checkpoint of ``--all_checkpoints``."""
 
 from __future__ import annotations
 
@@ -81,4 +81,6 @@ def evaluation(graphdef, loss: str, names: frozenset[str], variants: tuple[Varia
             out[v.label] = measure(q) | {"weight_error": _relative_error(params, q, names)}
         return out
 
-    return jax.jit(jax.vmap(one_seed))
+    # seeds one after another (lax.map, compiled once): the activations of one seed's rows at
+    # a time, not of every seed at once
+    return jax.jit(lambda *args: jax.lax.map(lambda a: one_seed(*a), args))
