@@ -10,6 +10,7 @@ value of the wrong type), which point at ``groklab COMMAND --help`` instead of p
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from groklab.errors import ConfigError, short
@@ -81,6 +82,48 @@ def error(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``groklab ARGV`` (``sys.argv[1:]`` when None) and return its exit code. As the
+    ``groklab`` command itself (``argv`` None) after work that started JAX, the process ends at
+    once (:func:`exit_now`) instead of returning."""
+    code = run_command(argv)
+    if argv is None and "jax" in sys.modules and fast_exit_allowed():
+        exit_now(code)
+    return code
+
+
+FAST_EXIT_ENV = "GROKLAB_FAST_EXIT"
+
+
+def fast_exit_allowed() -> bool:
+    """Not when ``GROKLAB_FAST_EXIT=0``, nor under a profiler or tracer (``python -m cProfile``
+    writes its statistics after ``main`` returns)."""
+    return (os.environ.get(FAST_EXIT_ENV, "1") != "0" and sys.getprofile() is None
+            and sys.gettrace() is None)
+
+
+def exit_now(code: int) -> None:
+    """End the process as Python's own exit would, without its finalization: every non-daemon
+    thread is joined and every ``atexit`` function runs (logging, Orbax, W&B, Ray flush and close
+    there), the standard streams are flushed, then ``os._exit``. What is skipped is tearing down
+    JAX's and the other modules' objects one by one: 0.4–0.7 s after a run on 2 cores
+    (docs/performance.md "Start-up"). Every file groklab writes is closed (and renamed into
+    place) before this."""
+    import atexit
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
+
+
+def run_command(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)

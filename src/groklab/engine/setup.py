@@ -455,7 +455,9 @@ def init_params(plan: Plan):
     from groklab.engine.program import seed_keys
 
     cfg = plan.config.model
-    graphdef, _ = nnx.split(build_model(cfg, 0))
+    # the structure only: an abstract model (no op runs; building it eagerly ran and compiled
+    # ≈ 35 small programs, 1-3 s of every run's start-up, docs/performance.md "Start-up")
+    graphdef, _ = nnx.split(nnx.eval_shape(lambda: build_model(cfg, 0)))
     init = _compiled_init(cfg)
     params = jax.tree.map(lambda *xs: jnp.stack(xs),
                           *[init(seed_keys(s).init) for s in plan.rng_seeds])
