@@ -22,11 +22,12 @@ def quantization_blocks(d: Path) -> list[Block]:
     with blame(q / "quantization.json"):
         result = read_json_file(q / "quantization.json")
         about, last = result["about"], result["checkpoints"][-1]
-        where = about.get("selector") or ("all (the table: the last)"
-                                          if about["all_checkpoints"] else "latest")
+        where = (f"checkpoint {about['selector']}" if about.get("selector") else
+                 "every saved checkpoint (the table: the last)" if about["all_checkpoints"]
+                 else "the latest checkpoint")
         blocks: list[Block] = [Heading("Weight quantization"), Text(
             f"groklab quantize ({about['method']}: symmetric round-to-nearest, qwix "
-            f"{about['qwix_version']}) at checkpoint {where} (steps "
+            f"{about['qwix_version']}) at {where} (steps "
             f"{', '.join(map(str, last['steps']))}): {about['n_quantized']:,} of "
             f"{about['n_params']:,} parameters quantized "
             f"({'with' if about['embeddings'] else 'without'} the embeddings), evaluated on "
