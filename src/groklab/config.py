@@ -37,6 +37,7 @@ class TrainConfig:
     batch_size: int = 512  # rows per step; >= the training set means full-batch
     epochs: int | None = 150  # budget in epochs (ignored when steps is set)
     steps: int | None = None  # budget in optimizer steps
+    max_steps: int | None = None  # cap on the budget, whichever comes first (the seed script's)
     eval_every: int | None = None  # steps between full evaluations; None = once per epoch
     stop_at: float | None = None  # stop when every live seed has val_acc >= this
     grokked_threshold: float = 0.99  # val_acc that counts as grokked

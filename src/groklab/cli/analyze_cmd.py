@@ -45,6 +45,8 @@ def add_parser(sub) -> None:
                    help="integrated-gradient steps (default 32; 0 skips the attribution)")
     p.add_argument("--out", help="output directory (default RUN_DIR/analysis)")
     p.add_argument("--pdf", action="store_true", help="also write the figures as PDF")
+    p.add_argument("--quiet", action="store_true",
+                   help="print only where the analysis went, not its table")
     p.set_defaults(func=run)
 
 
@@ -65,8 +67,6 @@ def parse_inputs(text: str | None) -> tuple[tuple[int, int], ...]:
 
 
 def run(args) -> int:
-    from groklab.analysis.run import Options, analyze
-
     if not (math.isfinite(args.key_threshold) and 0 < args.key_threshold <= MAX_KAPPA):
         raise ConfigError(f"--key_threshold {args.key_threshold} must be a number in (0, "
                           f"{MAX_KAPPA:g}] (default 2)")
@@ -77,13 +77,21 @@ def run(args) -> int:
         from groklab.runs.paths import check_writable
 
         check_writable(args.out, "--out")
+    # a directory that is not a run is refused before the analysis (and JAX) is imported
+    from groklab.runs.source import RunRef, read_run
+
+    for text, role in [(args.run_dir, "run"), *((c, "compared run") for c in args.compare)]:
+        read_run(RunRef.parse(text, role))
+    from groklab.analysis.run import Options, analyze
+
     hooks = tuple(h.strip() for h in (args.hooks or "").split(",") if h.strip())
     opts = Options(checkpoint=args.checkpoint, all_checkpoints=args.all_checkpoints,
                    compare=tuple(args.compare), hooks=hooks, position=args.position,
                    inputs=parse_inputs(args.inputs), force=args.force,
                    kappa=args.key_threshold, ig_steps=args.ig_steps, pdf=args.pdf)
     out = analyze(args.run_dir, args.out, opts)
-    print((out / "table.md").read_text())
+    if not args.quiet:
+        print((out / "table.md").read_text())
     print(f"analysis: {out} (about.json, representations.json, attention.json, weights.json, "
           f"...; figures/)")
     return 0

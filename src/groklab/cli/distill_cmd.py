@@ -8,6 +8,7 @@ checkpoint directory (``RUN/checkpoints/params/STEP``).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import re
@@ -49,7 +50,13 @@ def add_parser(sub) -> None:
     g.add_argument("--temperature", type=float, help="KD temperature T (default 2)")
     g.add_argument("--alpha", type=float, help="weight of the ground-truth loss; 1 − α on the "
                                                "distillation terms (default 0.5)")
-    g.add_argument("--no_ground_truth", action="store_true",
+    g.add_argument("--attention_weight", type=float,
+                   help="weight of the attention strategy's term (the seed script's flag; "
+                        "same as --strategies attention:W)")
+    g.add_argument("--feature_weight", type=float,
+                   help="weight of the feature strategy's term (same as feature:W)")
+    g.add_argument("--no_ground_truth", "--disable_ground_truth", dest="no_ground_truth",
+                   action="store_true",
                    help="learn from the teacher only (no cross-entropy on the labels)")
     g.add_argument("--learned_weighting", action="store_true",
                    help="learn the weights of the loss terms (Kendall et al. 2018)")
@@ -60,6 +67,7 @@ def add_parser(sub) -> None:
                    help="also train the same student from scratch (same recipe, seeds and "
                         "split) into OUT_scratch, and compare")
     add_training_arguments(p)
+    p.add_argument("--output_dir", dest="out", help=argparse.SUPPRESS)  # the seed script's --out
     p.set_defaults(func=run)
 
 
@@ -91,6 +99,9 @@ def student_config(args, teacher: str, scale: float | None) -> RunConfig:
             changes[key] = getattr(args, key)
     if args.strategies is not None:
         changes["strategies"] = tuple(x for x in args.strategies.split(",") if x.strip())
+    strategies = weighted(changes.get("strategies", d.strategies), args)
+    if strategies != d.strategies:
+        changes["strategies"] = strategies
     if args.no_ground_truth:
         changes["ground_truth"] = False
     if args.learned_weighting:
@@ -100,6 +111,23 @@ def student_config(args, teacher: str, scale: float | None) -> RunConfig:
     if args.depth_scale is not None:
         changes["depth_scale"] = args.depth_scale
     return dataclasses.replace(cfg, distill=dataclasses.replace(d, **changes))
+
+
+def weighted(strategies: tuple[str, ...], args) -> tuple[str, ...]:
+    """``strategies`` with the seed script's ``--attention_weight`` / ``--feature_weight``
+    applied (as NAME:WEIGHT); a weight for a strategy that is not used is an error."""
+    out = list(strategies)
+    for name in ("attention", "feature"):
+        weight = getattr(args, f"{name}_weight")
+        if weight is None:
+            continue
+        hits = [i for i, s in enumerate(out) if s.strip().partition(":")[0] == name]
+        if not hits:
+            raise ConfigError(f"--{name}_weight {weight:g} weights the {name} strategy, which "
+                              f"is not used; add it: --strategies {','.join(out + [name])}")
+        for i in hits:
+            out[i] = f"{name}:{weight:g}"
+    return tuple(out)
 
 
 def run(args) -> int:

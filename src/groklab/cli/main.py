@@ -32,6 +32,12 @@ class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line: raised to ``main`` instead of printing the
     usage and exiting (subcommand parsers are of this class too)."""
 
+    def __init__(self, *args, **kwargs):
+        # a flag is spelled out: argparse would otherwise read --lr as --lr_schedule and
+        # --epoch as --epochs, silently
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):
         raise UsageError(message, self.prog)
 

@@ -27,6 +27,8 @@ def add_parser(sub) -> None:
                    help="every saved checkpoint: accuracy kept against the training step")
     p.add_argument("--seed", help="seed(s), e.g. 0 or 0,2 (default: every seed)")
     p.add_argument("--out", metavar="DIR", help="output directory (default RUN/quantization)")
+    p.add_argument("--quiet", action="store_true",
+                   help="print only where the results went: no progress, no table")
     p.set_defaults(func=run)
 
 
@@ -44,7 +46,8 @@ def run(args) -> int:
         print(f"\rcheckpoint {k}/{n} (step {step})", end="\n" if k == n else "", flush=True)
 
     out = quantize_run(ref, bits, schemes, args.embeddings, args.all_checkpoints, seeds,
-                       args.out, progress if args.all_checkpoints else None)
-    print((out / "retention.md").read_text())
+                       args.out, progress if args.all_checkpoints and not args.quiet else None)
+    if not args.quiet:
+        print((out / "retention.md").read_text())
     print(f"wrote {out}")
     return 0

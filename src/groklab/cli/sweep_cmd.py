@@ -20,6 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--address", default=None,
                    help="Ray cluster address (e.g. ray://head:10001 or auto); default: start a "
                    "local Ray instance")
+    p.add_argument("--quiet", action="store_true",
+                   help="print nothing but errors and the final line")
     from groklab.cli.train_cmd import add_log_argument
 
     add_log_argument(p)
@@ -50,7 +52,9 @@ def run(args) -> int:
         base = apply_overrides(spec.base, [f"log.sinks={log_sinks_yaml(args.log)}"])
         spec = dataclasses.replace(spec, base=base)
     try:
-        rows = run_sweep(spec, args.out, log=lambda line: print(line, flush=True),
+        rows = run_sweep(spec, args.out,
+                         log=(lambda line: None) if args.quiet else
+                         (lambda line: print(line, flush=True)),
                          backend=args.backend, address=args.address)
     except Interrupted as e:
         print(f"interrupted ({e}); run the same command again to resume", flush=True)

@@ -2,8 +2,10 @@
 
 Precedence (later wins): defaults ← ``--preset`` ← ``--config FILE`` ← ``--recipe`` ← flags ←
 ``--set``.
-The seeds' ``train_nnx.py`` flags keep working (``--p --operation --train_fraction --batch_size
---epochs --learning_rate --weight_decay --optimizer --seed --save_dir --checkpoint_dir --resume``).
+Every flag of the seeds' ``train_nnx.py`` works with its meaning (``--depth --dim --heads
+--dropout --p --operation --train_fraction --batch_size --epochs --learning_rate
+--weight_decay --warmup_steps --optimizer --seed --max_steps --save_dir --checkpoint_dir
+--resume``).
 """
 
 from __future__ import annotations
@@ -32,12 +34,15 @@ FLAG_KEYS = {
     "batch_size": "train.batch_size",
     "epochs": "train.epochs",
     "steps": "train.steps",
+    "max_steps": "train.max_steps",
     "eval_every": "train.eval_every",
     "stop_at": "train.stop_at",
     "learning_rate": "optim.learning_rate",
     "weight_decay": "optim.weight_decay",
     "optimizer": "optim.name",
     "warmup_steps": "optim.warmup_steps",
+    "beta1": "optim.b1",
+    "beta2": "optim.b2",
     "lr_schedule": "optim.lr_schedule",
     "wd_schedule": "optim.wd_schedule",
     "grokfast": "optim.grokfast",
@@ -47,6 +52,10 @@ FLAG_KEYS = {
     "loss_dtype": "train.loss_dtype",
     "batch_schedule": "train.batch_schedule",
     "curriculum": "train.curriculum",
+    "depth": "model.n_layers",
+    "dim": "model.d_model",
+    "heads": "model.n_heads",
+    "dropout": "model.dropout",
 }
 
 
@@ -72,6 +81,12 @@ def add_training_arguments(p) -> None:
     g.add_argument("--p", type=int, help="modulus (default 97)")
     g.add_argument("--train_fraction", type=float, help="training share of the table, in (0, 1)")
     g.add_argument("--label_noise", type=float, help="share of training labels made wrong")
+    g = p.add_argument_group("model (the seed script's flags; any other field: --set model.X=V)")
+    g.add_argument("--depth", type=int, help="number of blocks (model.n_layers)")
+    g.add_argument("--dim", type=int, help="residual width (model.d_model; the MLP is 4× unless "
+                                           "model.d_mlp is set)")
+    g.add_argument("--heads", type=int, help="attention heads (model.n_heads)")
+    g.add_argument("--dropout", type=float, help="dropout rate (model.dropout)")
     g = p.add_argument_group("seeds")
     g.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2")
     g.add_argument("--num_seeds", type=int, help="seeds 0..N-1")
@@ -82,6 +97,8 @@ def add_training_arguments(p) -> None:
     g = p.add_argument_group("budget and evaluation")
     g.add_argument("--epochs", type=int, help="budget in epochs (default 150)")
     g.add_argument("--steps", type=int, help="budget in optimizer steps (overrides --epochs)")
+    g.add_argument("--max_steps", type=int, help="stop after this many steps at the latest "
+                                                 "(the seed script's flag)")
     g.add_argument("--eval_every", type=int, help="steps between full evaluations "
                                                   "(default: once per epoch)")
     g.add_argument("--stop_at", type=float, help="stop when every seed reaches this val accuracy")
@@ -94,6 +111,8 @@ def add_training_arguments(p) -> None:
     g.add_argument("--learning_rate", type=float, help="peak learning rate (default 1e-3)")
     g.add_argument("--weight_decay", type=float, help="weight decay (default 1.0)")
     g.add_argument("--warmup_steps", type=int, help="linear warmup steps (default 10)")
+    g.add_argument("--beta1", type=float, help="Adam β1 (default 0.9)")
+    g.add_argument("--beta2", type=float, help="Adam β2 (default 0.98)")
     g.add_argument("--lr_schedule", help="constant (default), cosine, linear_decay, one_cycle, "
                                          "cyclic, plateau")
     g.add_argument("--wd_schedule", help="constant (default), increasing, step, cosine, "
@@ -238,6 +257,7 @@ def check_checkpoint_dir(args, out: Path) -> None:
 
 
 def train_with_progress(cfg: RunConfig, out: Path, args) -> dict:
+    check_plan(cfg)  # before train_run's imports start JAX
     from groklab.cli.progress import LiveProgress
     from groklab.experiments import train_run
 
@@ -245,6 +265,17 @@ def train_with_progress(cfg: RunConfig, out: Path, args) -> dict:
     with LiveProgress(enabled=live) as progress:
         return train_run(cfg, out, resume=args.resume, on_progress=progress.update,
                          pdf=args.pdf)
+
+
+def check_plan(cfg: RunConfig) -> None:
+    """Plan a plain run (``engine.setup.plan_run``: every value, the task, the memory it
+    needs) without importing JAX, so a bad value is a one-line error at once
+    (docs/performance.md "Start-up"); ``train_run`` plans it again. A distillation or transfer
+    run is planned when its teacher or source is read."""
+    if cfg.distill.teacher is None and cfg.transfer.source is None:
+        from groklab.engine.setup import plan_run
+
+        plan_run(cfg)
 
 
 def train_with_baseline(cfg: RunConfig, out: Path, baseline: RunConfig | None,

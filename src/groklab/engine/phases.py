@@ -16,10 +16,9 @@ ceil(n_train / B) steps of the phase's batch size B.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-
-import jax.numpy as jnp
 
 from groklab.errors import ConfigError
 
@@ -39,6 +38,8 @@ def curriculum_share(tr, epoch: float) -> float:
     """Share of training rows available at ``epoch`` (linear pacing from curriculum_start)."""
     if tr.curriculum == "none":
         return 1.0
+    import jax.numpy as jnp  # only here: plan_run makes phases without JAX
+
     frac = jnp.minimum(epoch / tr.curriculum_epochs, 1.0)  # traced inside the step
     return tr.curriculum_start + (1.0 - tr.curriculum_start) * frac
 
@@ -91,6 +92,17 @@ def make_phases(tr, n_train: int) -> tuple[Phase, ...]:
         phases.append(Phase(step, step + (hi - lo) * spe, lo, size, spe))
         step += (hi - lo) * spe
     return tuple(phases)
+
+
+def cap_phases(phases: tuple[Phase, ...], max_steps: int | None) -> tuple[Phase, ...]:
+    """The phases cut at ``max_steps`` (the seed script's ``--max_steps``: the run stops at
+    the budget or at ``max_steps``, whichever comes first)."""
+    if max_steps is None or max_steps >= phases[-1].end_step:
+        return phases
+    if max_steps < 1:
+        raise ConfigError(f"train.max_steps={max_steps} must be >= 1")
+    kept = [ph for ph in phases if ph.start_step < max_steps]
+    return (*kept[:-1], dataclasses.replace(kept[-1], end_step=max_steps))
 
 
 def _epochs(tr) -> int:

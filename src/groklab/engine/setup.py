@@ -1,7 +1,9 @@
 """Turn a RunConfig into device data, initial parameters and the compiled program's inputs.
 
 Everything here validates before anything is compiled or written (docs/architecture.md §1:
-"validation happens before any compilation").
+"validation happens before any compilation"). ``plan_run`` imports no JAX, Flax or Optax (the
+functions that build arrays, models or optimizers import them), so the CLI plans a run, and
+refuses a bad value in one line, before JAX starts (docs/performance.md "Start-up").
 """
 
 from __future__ import annotations
@@ -14,20 +16,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import nnx
 
 from groklab.config import MAX_INT, MAX_SEEDS, PER_SEED_KEYS, RunConfig, check_numbers
 from groklab.engine.curriculum import CURRICULA, initial_order
-from groklab.engine.phases import Phase, epoch_at, make_phases, phase_at
+from groklab.engine.phases import Phase, cap_phases, epoch_at, make_phases, phase_at
 from groklab.errors import ConfigError, short
 from groklab.models import build_model
 from groklab.models.config import ModelConfig, param_count
 from groklab.objectives import LOSSES
-from groklab.optim.build import resolved_hparams
 from groklab.tasks import Split, Task, make_split, make_task
 
 
@@ -136,7 +133,7 @@ def plan_run(cfg: RunConfig, check_memory_fits: bool = True) -> Plan:
     tr = cfg.train
     _check_train(tr)
     n_train = _n_train(len(task.labels), t.train_fraction)
-    phases = make_phases(tr, n_train)
+    phases = cap_phases(make_phases(tr, n_train), tr.max_steps)
     total = phases[-1].end_step
     if total > MAX_INT:
         raise ConfigError(f"the budget is {total:,} steps (train.epochs={tr.epochs}, "
@@ -284,6 +281,8 @@ def _check_optax_kwargs(optim) -> None:
     built once here (nothing is compiled), so a wrong name or value fails now, in one line."""
     if not (optim.name.startswith("optax:") and optim.kwargs):
         return
+    import optax
+
     name = optim.name.split(":", 1)[1]
     factory = getattr(optax, name)
     try:
@@ -315,6 +314,8 @@ def _check_train(tr) -> None:
         raise ConfigError(f"train.eval_batch_size={tr.eval_batch_size} must be >= 1")
     if tr.checkpoint_every is not None and tr.checkpoint_every < 1:
         raise ConfigError(f"train.checkpoint_every={tr.checkpoint_every} must be >= 1")
+    if tr.max_steps is not None and tr.max_steps < 1:
+        raise ConfigError(f"train.max_steps={tr.max_steps} must be >= 1")
     for key in ("grokked_threshold", "memorized_threshold"):
         if not 0 < getattr(tr, key) <= 1:
             raise ConfigError(f"train.{key}={getattr(tr, key)} is outside (0, 1]")
@@ -343,6 +344,8 @@ def _check_train(tr) -> None:
 
 def _check_muon(cfg: RunConfig) -> None:
     """Muon needs hidden 2-D matrices; the two-hot MLP, for one, has none."""
+    from flax import nnx
+
     from groklab.optim import hidden_matrix_names
 
     abstract = nnx.eval_shape(lambda: build_model(cfg.model, 0))
@@ -356,6 +359,8 @@ def device_data(plan: Plan, objective_inputs=None):
     """The ``Data`` pytree the program reads (see engine.program); ``objective_inputs``: the
     objective's per-seed inputs (leading seed axis), e.g. a distillation teacher's
     parameters."""
+    import jax.numpy as jnp
+
     from groklab.engine.prefix import no_prefix, shared_prefix
     from groklab.engine.program import Data, SeedData, SharedData, seed_keys
 
@@ -394,9 +399,12 @@ def device_data(plan: Plan, objective_inputs=None):
 
 def make_recipe(plan: Plan, trainable=None):
     """The Recipe (optimizer factory, schedules, adaptive rules) of a planned run."""
+    import optax
+
     from groklab.engine.phases import curriculum_share
     from groklab.engine.program import Recipe
     from groklab.optim import adapt_wd_scale, build_optimizer, lr_multiplier, wd_multiplier
+    from groklab.optim.build import resolved_hparams
 
     optim, tr = plan.config.optim, plan.config.train
     lr_mult = lr_multiplier(optim, plan.total_steps)
@@ -427,6 +435,10 @@ def make_recipe(plan: Plan, trainable=None):
 
 def hyperparams(plan: Plan) -> dict:
     """Per-seed vmapped hyperparameters ([S] arrays), from ``per_seed`` or the config."""
+    import jax.numpy as jnp
+
+    from groklab.optim.build import resolved_hparams
+
     cfg = plan.config
     base = resolved_hparams(cfg.optim)
     out = {}
@@ -439,6 +451,9 @@ def hyperparams(plan: Plan) -> dict:
 @functools.lru_cache(maxsize=32)
 def _compiled_init(model: ModelConfig):
     """One model's parameter initialization from a key, jitted once per model config."""
+    import jax
+    from flax import nnx
+
     return jax.jit(lambda key: nnx.state(build_model(model, key), nnx.Param))
 
 
@@ -452,6 +467,10 @@ def init_params(plan: Plan):
     It gives the very bits ``jax.jit(jax.vmap(init))`` over the keys gives (tests/test_engine.py
     checks this); op-by-op execution would round the normal initializers differently in the
     last bit."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
     from groklab.engine.program import seed_keys
 
     cfg = plan.config.model
