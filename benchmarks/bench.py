@@ -321,12 +321,16 @@ def main() -> None:
     now = time.strftime("%Y-%m-%d %H:%M")
     if args.parts and out_path.exists():  # re-measure some parts, keep the others' figures
         results = json.loads(out_path.read_text())  # (and the machine they were measured on)
-        results["rerun"] = {"parts": parts, "date": now, "machine": machine()}
+        reruns = results.pop("reruns", []) + ([results.pop("rerun")] if "rerun" in results
+                                                else [])
+        # the parts measured now replace their earlier re-measurements
+        reruns = [x for x in reruns if set(x["parts"]) - set(parts)]
+        results["reruns"] = [*reruns, {"parts": parts, "date": now, "machine": machine()}]
     else:
         results = {"date": now, "machine": machine()}
-        old = json.loads(out_path.read_text()) if out_path.exists() else {}
-        if "seeds99" not in parts and "skipped" not in old.get("seeds99", {"skipped": 1}):
-            results["seeds99"] = old["seeds99"]  # opt-in part: kept, with its own date and CPU
+    previous = json.loads(out_path.read_text()) if out_path.exists() else {}
+    if "seeds99" not in parts and "skipped" not in previous.get("seeds99", {"skipped": 1}):
+        results["seeds99"] = previous["seeds99"]  # opt-in part: kept, with its own date and CPU
     results.update({"jax": version("jax"), "quick": args.quick})
     for name in parts:
         if name == "to99":
@@ -335,13 +339,19 @@ def main() -> None:
             results[name] = part_sweep(args.quick)
         elif name == "analysis":
             results[name] = part_analysis(args.quick)
-        elif name == "seeds":
-            results[name] = seeds.part_seeds(args.quick, USER_ENV)
-            results[name].update(machine=machine(), date=now)
-        elif name == "seeds99":
-            results[name] = seeds.part_seeds99(USER_ENV, args.seeds99_seed,
-                                               per_epoch_part=results.get("seeds"))
-            results[name].update(machine=machine(), date=now)
+        elif name in ("seeds", "seeds99"):
+            r = (seeds.part_seeds(args.quick, USER_ENV) if name == "seeds" else
+                 seeds.part_seeds99(USER_ENV, args.seeds99_seed,
+                                    per_epoch_part=results.get("seeds")))
+            if "skipped" in r and "skipped" not in previous.get(name, {"skipped": 1}):
+                # no seeds' code here (e.g. CI): keep the figures measured where it was, which
+                # carry their own date, CPU and peak
+                print(f"[bench] {name}: keeping the figures of {previous[name].get('date')}",
+                      file=sys.stderr, flush=True)
+                r = previous[name]
+            else:
+                r.update(machine=machine(), date=now)
+            results[name] = r
         else:
             results[name] = run_part(name, args.quick)
         print(f"[bench] {name} done after {time.perf_counter() - t0:.0f} s", flush=True)
@@ -363,7 +373,19 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "commit": _commit()}
+
+
+def _commit() -> str | None:
+    """The checked-out commit the benchmark ran (``+dirty`` when src/ had local changes)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
+                               text=True, capture_output=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 if __name__ == "__main__":

@@ -244,6 +244,14 @@ def run_groklab(epochs: int, out: Path, seed: int | None = None,
     return r
 
 
+def _load() -> float | None:
+    """The 1-minute load average (other processes on a shared machine slow both codes)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def peak_gflops() -> float:
     """The float32 matmul peak (benchmarks/measure.py), in groklab's environment, now."""
     code = "from measure import matmul_peak_gflops; print(matmul_peak_gflops())"
@@ -269,6 +277,7 @@ def part_seeds(quick: bool, env: dict) -> dict:
     py = ensure_venv()
     env = clean_env(env)
     lengths, repeats = (QUICK_LENGTHS, 1) if quick else (LENGTHS, 2)
+    load = [_load()]
     peaks = [peak_gflops()]
     times = {code: {"short": [], "long": []} for code in lengths}
     firsts, warmup = [], {}
@@ -296,8 +305,10 @@ def part_seeds(quick: bool, env: dict) -> dict:
                     if code == "seeds":
                         firsts.append(r["first_epoch_s"])
     peaks.append(peak_gflops())
+    load.append(_load())
     out = {"impl": str(impl), "packages": PACKAGES, "seed": SEEDS_SEED, "repeats": repeats,
-           "matmul_peak_gflops": peaks, "seeds_first_epoch_s": firsts, "warmup_s": warmup}
+           "matmul_peak_gflops": peaks, "seeds_first_epoch_s": firsts, "warmup_s": warmup,
+           "load_average_1min": load}
     for code, (e_short, e_long) in lengths.items():
         t = times[code]
         out[code] = {"epochs_short": e_short, "epochs_long": e_long,
@@ -318,6 +329,7 @@ def part_seeds99(env: dict, groklab_seed: int, max_epochs: int = 200,
         return {"skipped": reason}
     py = ensure_venv()
     env = clean_env(env)
+    load = [_load()]
     with tempfile.TemporaryDirectory(prefix="groklab-bench-seeds99-") as tmp:
         tmp = Path(tmp)
         g = run_groklab(max_epochs, tmp / "groklab", seed=groklab_seed, stop_at=0.99)
@@ -328,9 +340,10 @@ def part_seeds99(env: dict, groklab_seed: int, max_epochs: int = 200,
     for r in (s, g):
         r["s_per_epoch_to_99"] = (round(r["s_to_99"] / r["epoch_to_99"], 3)
                                   if r.get("s_to_99") and r.get("epoch_to_99") else None)
+    load.append(_load())
     out = {"impl": str(impl), "seeds_seed": SEEDS_SEED, "groklab_seed": groklab_seed,
            "max_epochs": max_epochs, "matmul_peak_gflops": peak, "seeds": s, "groklab": g,
-           "ratio": ratios(s, g)}
+           "ratio": ratios(s, g), "load_average_1min": load}
     # groklab's whole process stretched (or shrunk) to the seeds' epoch at its own per-epoch
     # cost from the seeds part: the ratio at equal epochs
     pe = (per_epoch_part or {}).get("groklab", {}).get("s_per_epoch_median")
