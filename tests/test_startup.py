@@ -51,8 +51,30 @@ def test_answers_at_once_without_jax(argv, code):
         assert result["err"].startswith("groklab: error: ") and result["err"].count("\n") == 1
 
 
+@pytest.mark.parametrize("argv", [
+    ["train", "--set", "model.d_model=-1"],
+    ["train", "--optimizer", "nope"],
+    ["train", "--operation", "nope"],
+    ["train", "--loss", "nope"],
+    ["train", "--out", "/proc/groklab_startup/run"],
+    ["distill", "--teacher", "{empty}"],
+    ["transfer", "--from", "{empty}", "--task", "sub"],
+    ["analyze", "{empty}"],
+    ["report", "{empty}"],
+    ["export", "{empty}", "--out", "{empty}/export"],
+])
+def test_planning_errors_answer_without_jax(argv, tmp_path):
+    """Errors found while planning a run (a value of the config, the task, an unwritable --out,
+    a directory that is not a run) are one line, exit 2, before JAX is imported."""
+    result = run_fresh([a.replace("{empty}", str(tmp_path)) for a in argv])
+    assert result["code"] == 2, result["err"]
+    assert result["err"].startswith("groklab: error: ") and result["err"].count("\n") == 1
+    assert result["heavy"] == [], f"groklab {' '.join(argv)} imported {result['heavy']}"
+
+
 def test_importing_groklab_and_its_configs_imports_no_jax():
-    code = ("import sys, groklab, groklab.config, groklab.models, groklab.optim, groklab.recipes;"
+    code = ("import sys, groklab, groklab.config, groklab.models, groklab.optim, groklab.recipes,"
+            " groklab.engine.setup, groklab.objectives, groklab.runs.source, groklab.report;"
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True).stdout
@@ -65,8 +87,16 @@ def test_lazy_names_still_resolve():
     assert callable(models.build_model) and callable(optim.build_optimizer)
     assert models.Transformer.__name__ == "Transformer"
     assert "Transformer" in dir(models) and "build_optimizer" in dir(optim)
+    from groklab import engine, objectives, report, runs
+
+    assert engine.Engine.__name__ == "Engine" and callable(engine.plan_run)
+    assert callable(objectives.per_row_loss) and objectives.Supervised.__name__ == "Supervised"
+    assert runs.Checkpoints.__name__ == "Checkpoints" and runs.RunDir.__name__ == "RunDir"
+    assert callable(report.write_report) and "condition_table" in dir(report)
     with pytest.raises(AttributeError):
         models.nothing_here  # noqa: B018
+    with pytest.raises(AttributeError):
+        engine.nothing_here  # noqa: B018
 
 
 def test_preset_parameter_counts_match_the_built_models():

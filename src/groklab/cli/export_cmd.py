@@ -37,11 +37,13 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
 
 def run(args) -> int:
     from groklab.cli.distill_cmd import absolute_run_ref
-    from groklab.export import export_run
-    from groklab.runs.source import RunRef
+    from groklab.runs.source import RunRef, read_run
 
     seeds = parse_seeds(args.seed)
     ref = RunRef.parse(absolute_run_ref(args.run), "run")
+    read_run(ref)  # a directory that is not a run is refused before JAX is imported
+    from groklab.export import export_run
+
     written = export_run(ref, seeds, args.format, args.out)
     for d in written:
         print(f"wrote {d}")

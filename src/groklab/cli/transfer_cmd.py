@@ -61,10 +61,11 @@ def add_parser(sub) -> None:
 
 def transfer_config(args, source: str) -> RunConfig:
     from groklab.runs.source import RunRef, read_run
+
+    run, scfg, _ = read_run(RunRef.parse(source, "source"))  # found before JAX is imported
     from groklab.transfer.patterns import split_patterns
     from groklab.transfer.setup import unresolved
 
-    run, scfg, _ = read_run(RunRef.parse(source, "source"))
     run.check_files()  # its split and summary too: a damaged source is named before it is used
     base = unresolved(scfg).to_dict()
     base["distill"], base["transfer"] = {}, {}

@@ -1,9 +1,32 @@
-"""The one training engine: a compiled multi-seed program and its host loop."""
+"""The one training engine: a compiled multi-seed program and its host loop.
 
-from groklab.engine.loop import Engine, Hooks, Progress, Result
-from groklab.engine.milestones import Milestones
-from groklab.engine.program import Program, TrainState
-from groklab.engine.setup import EngineSetup, Plan, plan_run
+The names below are imported on first use (PEP 562), so importing a JAX-free module of the
+engine (``engine.setup``'s ``plan_run``, ``engine.milestones``, ``engine.stopping``) does not
+import the compiled program's modules and JAX (docs/performance.md "Start-up").
+"""
+
+from __future__ import annotations
+
+# name -> the submodule that defines it, imported on first access
+_LAZY = {"Engine": "groklab.engine.loop", "Hooks": "groklab.engine.loop",
+         "Progress": "groklab.engine.loop", "Result": "groklab.engine.loop",
+         "Milestones": "groklab.engine.milestones", "Program": "groklab.engine.program",
+         "TrainState": "groklab.engine.program", "EngineSetup": "groklab.engine.setup",
+         "Plan": "groklab.engine.setup", "plan_run": "groklab.engine.setup"}
 
 __all__ = ["Engine", "EngineSetup", "Hooks", "Milestones", "Plan", "Program", "Progress",
            "Result", "TrainState", "plan_run"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'groklab.engine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -17,9 +17,9 @@ Difficulty (easiest first):
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+# jax is imported inside the traced functions: plan_run checks CURRICULA without JAX
 
 CURRICULA = ("none", "operand", "loss")
 
@@ -40,12 +40,17 @@ def initial_order(kind: str, tokens: np.ndarray, operand_positions, train_idx: n
 
 def available(share, n_train: int, batch_size: int):
     """Rows available at this share (never fewer than one batch)."""
+    import jax.numpy as jnp
+
     n = jnp.ceil(share * n_train).astype(jnp.int32)
     return jnp.clip(n, batch_size, n_train)
 
 
 def sample_available(key, order, n_avail, batch_size: int):
     """B distinct positions drawn uniformly from the first ``n_avail`` entries of ``order``."""
+    import jax
+    import jax.numpy as jnp
+
     n = order.shape[0]
     u = jax.random.uniform(key, (n,))
     u = jnp.where(jnp.arange(n) < n_avail, u, 2.0)
@@ -55,4 +60,6 @@ def sample_available(key, order, n_avail, batch_size: int):
 
 def loss_order(train_row_loss):
     """Self-paced re-ranking: positions into train_idx sorted by current loss, lowest first."""
+    import jax.numpy as jnp
+
     return jnp.argsort(train_row_loss, stable=True).astype(jnp.int32)

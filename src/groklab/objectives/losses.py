@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-LOSSES = ("softmax", "stablemax", "sparsemax")
+from groklab.objectives import LOSSES
 
 
 def stablemax_s(x: jax.Array) -> jax.Array:

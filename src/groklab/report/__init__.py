@@ -1,8 +1,28 @@
 """Reports of sweeps and runs (docs/sweeps.md): the results tables with statistics between
 conditions, figures (curves with a band over seeds, strip + box plots, Kaplan–Meier curves, phase
-diagrams), report.md and a self-contained report.html."""
+diagrams), report.md and a self-contained report.html.
 
-from groklab.report.tables import condition_table, pairwise_tests
-from groklab.report.write import write_report
+The names are imported on first use (PEP 562): ``groklab report`` checks its directory before
+SciPy and Matplotlib are imported (docs/performance.md "Start-up")."""
+
+from __future__ import annotations
+
+# name -> the submodule that defines it, imported on first access
+_LAZY = {"condition_table": "groklab.report.tables", "pairwise_tests": "groklab.report.tables",
+         "write_report": "groklab.report.write"}
 
 __all__ = ["condition_table", "pairwise_tests", "write_report"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'groklab.report' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -14,13 +14,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from groklab.config import RunConfig
 from groklab.engine.setup import Plan, init_params, plan_run
 from groklab.errors import ConfigError, short
-from groklab.runs.checkpoints import Checkpoints
 from groklab.runs.rundir import RunDir, damaged, error_text, usable_metrics
 
 SELECTORS = ("step", "epoch", "val_acc")
@@ -94,6 +92,8 @@ def read_run(ref: RunRef) -> tuple[RunDir, RunConfig, list[int]]:
                           "config.yaml)")
     steps = []
     if run.checkpoints_path.exists():
+        from groklab.runs.checkpoints import Checkpoints  # JAX and Orbax: a run is there
+
         with Checkpoints(run.checkpoints_path, read_only=True) as ckpts:
             steps = ckpts.param_steps()
     if not steps:
@@ -119,6 +119,10 @@ def source_seeds_for(ref: RunRef, cfg: RunConfig, seeds: tuple[int, ...],
 
 def load_checkpoints(ref: RunRef, seeds: tuple[int, ...], broadcast: bool = False) -> Loaded:
     """The chosen checkpoint's parameters of every target seed (see ``source_seeds_for``)."""
+    import jax
+
+    from groklab.runs.checkpoints import Checkpoints
+
     run, cfg, steps = read_run(ref)
     plan = plan_run(cfg, check_memory_fits=False)  # read, not trained
     src = source_seeds_for(ref, cfg, seeds, broadcast)
@@ -176,6 +180,8 @@ def split_rows(loaded: Loaded, split: dict, which: str) -> tuple[np.ndarray, np.
 def abstract_params(plan: Plan):
     """(graphdef, abstract parameters with a seed axis) of a planned run, without computing
     any initialization."""
+    import jax
+
     out = {}
 
     def build():
