@@ -62,6 +62,9 @@ def test_answers_at_once_without_jax(argv, code):
     ["analyze", "{empty}"],
     ["report", "{empty}"],
     ["export", "{empty}", "--out", "{empty}/export"],
+    ["quantize", "{empty}"],
+    ["quantize", "{empty}", "--bits", "9"],
+    ["quantize", "{empty}", "--scheme", "group:0"],
 ])
 def test_planning_errors_answer_without_jax(argv, tmp_path):
     """Errors found while planning a run (a value of the config, the task, an unwritable --out,
@@ -93,6 +96,9 @@ def test_lazy_names_still_resolve():
     assert callable(objectives.per_row_loss) and objectives.Supervised.__name__ == "Supervised"
     assert runs.Checkpoints.__name__ == "Checkpoints" and runs.RunDir.__name__ == "RunDir"
     assert callable(report.write_report) and "condition_table" in dir(report)
+    from groklab import quantize
+
+    assert callable(quantize.quantize_run) and quantize.Scheme.parse("group:8").group == 8
     with pytest.raises(AttributeError):
         models.nothing_here  # noqa: B018
     with pytest.raises(AttributeError):

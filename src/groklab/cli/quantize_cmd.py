@@ -35,12 +35,15 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from groklab.cli.distill_cmd import absolute_run_ref
     from groklab.cli.export_cmd import parse_seeds
-    from groklab.quantize import parse_bits, parse_schemes, quantize_run
-    from groklab.runs.source import RunRef
+    from groklab.quantize.schemes import parse_bits, parse_schemes, require_qwix
+    from groklab.runs.source import RunRef, read_run
 
     bits, schemes = parse_bits(args.bits), parse_schemes(args.scheme)
     seeds = parse_seeds(args.seed)
     ref = RunRef.parse(absolute_run_ref(args.run), "run")
+    read_run(ref)  # not a run, or no checkpoints: one line before JAX starts
+    require_qwix()
+    from groklab.quantize.study import quantize_run
 
     def progress(k, n, step):
         print(f"\rcheckpoint {k}/{n} (step {step})", end="\n" if k == n else "", flush=True)
