@@ -34,7 +34,8 @@ except ImportError:  # not POSIX
 
 # Changing these on --resume is allowed: they set how long to train, or where records are
 # copied (the ``log`` section), not what is trained.
-RESUMABLE_CHANGES = {("train", "epochs"), ("train", "steps"), ("train", "stop_at")}
+RESUMABLE_CHANGES = {("train", "epochs"), ("train", "steps"), ("train", "max_steps"),
+                     ("train", "stop_at")}
 RESUMABLE_SECTIONS = {"log"}
 
 
