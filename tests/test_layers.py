@@ -14,7 +14,7 @@ SRC = Path(groklab.__file__).parent
 # bottom to top; a package may import only from its own layer's modules and the layers below.
 # Packages in one layer do not import each other (checked too).
 LAYERS = [
-    {"errors", "xla_flags", "params", "atomic", "compile_cache"},
+    {"errors", "xla_flags", "params", "atomic", "lazy", "compile_cache"},
     {"tasks", "models", "optim", "recipes", "stats"},
     {"objectives", "config"},
     {"engine"},

@@ -7,8 +7,10 @@ neither imports JAX nor takes time.
 """
 
 from groklab import xla_flags
+from groklab.lazy import lazy_names
 
 xla_flags.apply()  # before anything starts JAX's CPU backend
+
 
 def _version() -> str:
     """The installed package's version: pyproject.toml is the one place it is written."""
@@ -30,15 +32,4 @@ _LAZY["load_exported"] = "groklab.export"
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'groklab' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -7,6 +7,8 @@ import the compiled program's modules and JAX (docs/performance.md "Start-up").
 
 from __future__ import annotations
 
+from groklab.lazy import lazy_names
+
 # name -> the submodule that defines it, imported on first access
 _LAZY = {"Engine": "groklab.engine.loop", "Hooks": "groklab.engine.loop",
          "Progress": "groklab.engine.loop", "Result": "groklab.engine.loop",
@@ -18,15 +20,4 @@ __all__ = ["Engine", "EngineSetup", "Hooks", "Milestones", "Plan", "Program", "P
            "Result", "TrainState", "plan_run"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'groklab.engine' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

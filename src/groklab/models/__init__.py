@@ -8,6 +8,7 @@ does not start JAX.
 
 from __future__ import annotations
 
+from groklab.lazy import lazy_names
 from groklab.models.config import MODEL_PRESETS, ModelConfig, model_preset, scaled
 
 # name -> the submodule that defines it, imported on first access
@@ -41,15 +42,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'groklab.models' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -8,6 +8,8 @@ the answer logits; distillation objectives plug into the same signature.
 
 from __future__ import annotations
 
+from groklab.lazy import lazy_names
+
 LOSSES = ("softmax", "stablemax", "sparsemax")
 
 # name -> the submodule that defines it, imported on first access
@@ -19,15 +21,4 @@ __all__ = ["LOSSES", "Supervised", "per_row_loss", "per_row_loss_and_correct",
            "softmax_collapsed", "sparsemax", "stablemax", "weighted_loss"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'groklab.objectives' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

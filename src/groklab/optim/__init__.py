@@ -4,6 +4,7 @@ OptimConfig (docs/architecture.md §4 "Optimizers").
 ``OptimConfig`` and the name lists import no JAX; everything else is imported on first use
 (PEP 562), so checking a config does not start JAX."""
 
+from groklab.lazy import lazy_names
 from groklab.optim.config import (
     BASE_OPTIMIZERS,
     GROKFAST,
@@ -31,15 +32,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'groklab.optim' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

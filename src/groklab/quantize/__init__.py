@@ -6,6 +6,8 @@ command's flags without starting JAX (docs/performance.md "Start-up")."""
 
 from __future__ import annotations
 
+from groklab.lazy import lazy_names
+
 # name -> the submodule that defines it, imported on first access
 _LAZY = {"Scheme": "groklab.quantize.schemes", "parse_bits": "groklab.quantize.schemes",
          "parse_schemes": "groklab.quantize.schemes",
@@ -14,15 +16,4 @@ _LAZY = {"Scheme": "groklab.quantize.schemes", "parse_bits": "groklab.quantize.s
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'groklab.quantize' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -7,6 +7,8 @@ SciPy and Matplotlib are imported (docs/performance.md "Start-up")."""
 
 from __future__ import annotations
 
+from groklab.lazy import lazy_names
+
 # name -> the submodule that defines it, imported on first access
 _LAZY = {"condition_table": "groklab.report.tables", "pairwise_tests": "groklab.report.tables",
          "write_report": "groklab.report.write"}
@@ -14,15 +16,4 @@ _LAZY = {"condition_table": "groklab.report.tables", "pairwise_tests": "groklab.
 __all__ = ["condition_table", "pairwise_tests", "write_report"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'groklab.report' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -9,21 +9,12 @@ or Orbax (docs/performance.md "Start-up").
 
 from __future__ import annotations
 
+from groklab.lazy import lazy_names
+
 # name -> the submodule that defines it, imported on first access
 _LAZY = {"Checkpoints": "groklab.runs.checkpoints", "RunDir": "groklab.runs.rundir"}
 
 __all__ = ["Checkpoints", "RunDir"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'groklab.runs' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
