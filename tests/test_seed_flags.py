@@ -108,3 +108,23 @@ def test_a_quiet_sweep_prints_only_its_last_line(tmp_path, capsys):
     assert main(["sweep", str(spec), "--out", str(tmp_path / "sw"), "--quiet"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("results:")
+
+
+def test_without_out_every_run_gets_its_own_timestamped_directory(tmp_path, monkeypatch,
+                                                                  capsys):
+    import re
+
+    from groklab.cli import train_cmd
+
+    assert re.fullmatch(r"runs/add_p5_\d{8}-\d{6}", train_cmd.default_out("add_p5"))
+    monkeypatch.chdir(tmp_path)
+    stamps = iter(["20261206-120000", "20261206-120001"])
+    monkeypatch.setattr(train_cmd.time, "strftime", lambda fmt: next(stamps))
+    argv = ["train", "--operation", "add", "--p", "5", "--dim", "8", "--heads", "1", "--depth",
+            "1", "--epochs", "1", "--batch_size", "8", "--quiet"]
+    assert main(argv) == 0 and main(argv) == 0  # the second run is not refused
+    made = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert made == ["add_p5_20261206-120000", "add_p5_20261206-120001"]
+    capsys.readouterr()
+    assert main(["train", "--resume"]) == 2
+    assert "--resume needs --out DIR" in capsys.readouterr().err

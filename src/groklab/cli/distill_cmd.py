@@ -19,6 +19,7 @@ from groklab.cli.train_cmd import (
     check_checkpoint_dir,
     check_out,
     config_from_args,
+    default_out,
     resume_as,
     train_with_baseline,
     train_with_progress,
@@ -151,7 +152,7 @@ def run(args) -> int:
         print(f"chain report: {out / 'chain.md'}")
         return 0
     cfg = student_config(args, teacher, args.student_scale)
-    out = Path(args.out or f"runs/{Path(teacher.partition('@')[0]).name}_student")
+    out = Path(args.out or default_out(f"{Path(teacher.partition('@')[0]).name}_student"))
     check_checkpoint_dir(args, out)
     scratch, scratch_out = None, out.with_name(out.name + "_scratch")
     check_out(out, *([scratch_out] if args.baseline else []))

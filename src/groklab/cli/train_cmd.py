@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from pathlib import Path
 
 from groklab.config import (
@@ -126,7 +127,8 @@ def add_training_arguments(p) -> None:
     g.add_argument("--batch_schedule", help="constant (default), increasing, curriculum")
     g.add_argument("--curriculum", help="none (default), operand, loss")
     g = p.add_argument_group("output")
-    g.add_argument("--out", "--save_dir", dest="out", help="run directory (default runs/<task>)")
+    g.add_argument("--out", "--save_dir", dest="out",
+                   help="run directory (default runs/<task>_p<p>_<date-time>)")
     g.add_argument("--checkpoint_dir", help="accepted for the seed scripts; must be "
                                             "OUT/checkpoints")
     g.add_argument("--resume", action="store_true", help="continue the run in --out from its "
@@ -228,8 +230,10 @@ def run(args) -> int:
 
         RunDir(args.out).check_files()  # a damaged file is named before anything runs
         args.config = str(Path(args.out) / "config.yaml")  # resume what the run saved
+    if args.resume and not args.out:
+        raise ConfigError("--resume needs --out DIR, the run directory to continue")
     cfg = config_from_args(args)
-    out = Path(args.out or f"runs/{cfg.task.name}_p{cfg.task.p}")
+    out = Path(args.out or default_out(f"{cfg.task.name}_p{cfg.task.p}"))
     check_checkpoint_dir(args, out)
     check_out(out)
     summary = train_with_progress(cfg, out, args)
@@ -237,6 +241,12 @@ def run(args) -> int:
     from groklab.experiments.train import exit_code
 
     return exit_code(summary)
+
+
+def default_out(stem: str) -> str:
+    """``runs/<stem>_<YYYYmmdd-HHMMSS>``: without --out every run gets a directory of its own (a
+    second run of the same task is not refused for a directory the first one holds)."""
+    return f"runs/{stem}_{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def check_out(*outs: Path) -> None:

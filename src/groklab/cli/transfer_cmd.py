@@ -18,6 +18,7 @@ from groklab.cli.train_cmd import (
     check_checkpoint_dir,
     check_out,
     config_from_args,
+    default_out,
     resume_as,
     train_with_baseline,
 )
@@ -101,8 +102,8 @@ def run(args) -> int:
         raise ConfigError("--baseline_epochs / --baseline_steps need --baseline")
     source = absolute_run_ref(args.source)
     cfg = transfer_config(args, source)
-    out = Path(args.out or f"runs/{Path(source.partition('@')[0]).name}_to_"
-                           f"{cfg.task.name}_p{cfg.task.p}")
+    out = Path(args.out or default_out(f"{Path(source.partition('@')[0]).name}_to_"
+                                       f"{cfg.task.name}_p{cfg.task.p}"))
     check_checkpoint_dir(args, out)
     scratch, scratch_out = None, out.with_name(out.name + "_scratch")
     check_out(out, *([scratch_out] if args.baseline else []))
