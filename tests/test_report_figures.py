@@ -236,3 +236,20 @@ def test_condition_curves_put_a_loss_panel_beside_each_condition(monkeypatch, tm
     loss_means = [line.get_ydata() for line in shown[1].get_lines()]
     assert [list(y) for y in loss_means] == [[2.0] * 3, [1.0] * 3]  # val, then train
     assert shown[1].get_yscale() == "log" and shown[0].get_yscale() == "linear"
+
+
+def test_a_long_title_on_a_narrow_figure_is_wrapped_not_clipped():
+    """The one-head attention figure's title ran off both sides of its 3.6-inch figure."""
+    import matplotlib.pyplot as plt
+
+    from groklab.figures.save import suptitle
+
+    fig, _ = plt.subplots(figsize=(3.6, 2.4))
+    text = ("a-long-run-directory-name_20261206-120000: mean attention pattern over validation "
+            "rows (seed 0)")
+    suptitle(fig, text)
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1
+    assert fig._suptitle.get_text().replace("\n", " ") == text
+    plt.close(fig)

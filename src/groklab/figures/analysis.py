@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from groklab.figures.save import save_figure  # noqa: E402
+from groklab.figures.save import save_figure, suptitle  # noqa: E402
 
 PHASE_COLORS = {"memorization": "#f4cccc", "circuit_formation": "#fff2cc", "cleanup": "#d9ead3"}
 
@@ -53,8 +53,7 @@ def attention_figure(att: dict, path: Path, title: str, names: list[str] | None 
                          f"H = {'—' if e is None else f'{e:.2f}'} bits", fontsize=8)
             ax.set_xlabel("key position", fontsize=7)
             ax.set_ylabel("query position", fontsize=7)
-    fig.suptitle(f"{title}: mean attention pattern over validation rows (seed {seed})",
-                 fontsize=9)
+    suptitle(fig, f"{title}: mean attention pattern over validation rows (seed {seed})")
     fig.tight_layout()
     return save_figure(fig, path, pdf)
 
@@ -71,7 +70,7 @@ def inputs_figure(att: dict, path: Path, pdf: bool = False) -> Path | None:
         for c, (h, j) in enumerate(panels):
             axes[r, c].imshow(_arr(res[h])[r, j], vmin=0, vmax=1, cmap="viridis")
             axes[r, c].set_title(f"({a}, {b}) {h.split('.attn')[0]} h{j}", fontsize=8)
-    fig.suptitle(f"attention patterns of chosen inputs (seed {seed})", fontsize=9)
+    suptitle(fig, f"attention patterns of chosen inputs (seed {seed})")
     fig.tight_layout()
     return save_figure(fig, path, pdf)
 

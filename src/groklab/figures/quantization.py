@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from groklab.figures.save import plt, save_figure
+from groklab.figures.save import plt, save_figure, suptitle
 
 FLOAT = "float32"
 
@@ -50,7 +50,7 @@ def retention_figure(result: dict, path: str | Path, pdf: bool = False) -> Path:
                 ax.set_xlabel("step")
             if i == 0 and j == 0:
                 ax.legend(loc="lower right", fontsize=8)
-    fig.suptitle(f"{Path(result['about']['run']).name}: accuracy before (dashed) and after "
-                 f"weight quantization, {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
-                 "(thin) and their mean (thick)", fontsize=9)
+    suptitle(fig, f"{Path(result['about']['run']).name}: accuracy before (dashed) and after "
+                  f"weight quantization, {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
+                  "(thin) and their mean (thick)")
     return save_figure(fig, path, pdf=pdf)
