@@ -5,6 +5,7 @@ import json
 import math
 
 import pytest
+import scipy.stats as sps
 
 from groklab.cli.main import main
 from groklab.report import condition_table, pairwise_tests
@@ -77,6 +78,33 @@ def test_report_command_writes_markdown_csv_and_latex(tmp_path, capsys):
     tex = (tmp_path / "tables" / "conditions_099.tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and "5/5" in tex
     assert "speed-up vs weight\\_decay=0" in tex and "0.37$\\times$ [" in tex
+    # the LaTeX table carries the same cells as the Markdown one: ± std in steps and epochs, CI
+    assert "340 $\\pm$ 40 (34.0 $\\pm$ 4.0 ep) [" in tex and "0.800 $\\pm$ 0.274" in tex
+    # tests on final val accuracy, defined whatever reached a threshold
+    assert "## Final val accuracy" in md
+    with (tmp_path / "tables" / "tests_final_val_acc.csv").open(newline="") as f:
+        (acc,) = csv.DictReader(f)
+    assert float(acc["mean"]) == pytest.approx(0.8) and float(acc["reference_mean"]) == 1.0
+    assert float(acc["mwu_p"]) == pytest.approx(
+        sps.mannwhitneyu([1, 1, 0.5, 1, 0.5], [1] * 5, alternative="two-sided").pvalue)
+
+
+def test_final_accuracy_tests_when_no_seed_reaches_the_threshold():
+    """The steps tests are undefined when nobody grokked; the accuracy tests are not."""
+    from groklab.report.tables import final_accuracy_tests
+
+    r = rows()
+    for i, row in enumerate(r):
+        row["steps_to_0.99"] = None
+        row["final_val_acc"] = [0.20, 0.25, 0.22, 0.30, 0.24][i % 5] + (0.1 if row["cell"] else 0)
+    (t,) = pairwise_tests(r, ["optim.weight_decay"], "0.99")
+    assert math.isnan(t["welch_p"]) and math.isnan(t["cohens_d"])
+    (a,) = final_accuracy_tests(r, ["optim.weight_decay"])
+    ref = [x["final_val_acc"] for x in r if x["cell"] == 0]
+    other = [x["final_val_acc"] for x in r if x["cell"] == 1]
+    assert a["welch_p"] == pytest.approx(sps.ttest_ind(other, ref, equal_var=False).pvalue)
+    assert a["welch_p_holm"] == pytest.approx(a["welch_p"])  # one comparison: Holm = p
+    assert a["cohens_d"] > 0 and a["mean"] == pytest.approx(sum(other) / 5)
 
 
 def test_report_of_a_directory_without_a_sweep(tmp_path, capsys):

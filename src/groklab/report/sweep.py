@@ -25,6 +25,8 @@ from groklab.report.tables import (
     condition_table,
     condition_times,
     csv_text,
+    final_accuracy_rows,
+    final_accuracy_tests,
     latex_table,
     pairwise_tests,
     pct,
@@ -175,6 +177,16 @@ def _sweep_report(d: Path, manifest: dict, rows: list[dict]):
         if tests:
             blocks.append(Table(*test_rows(tests)))
         blocks += _threshold_figures(rows, axes, figures, th)
+    acc_tests = final_accuracy_tests(rows, axes)
+    if acc_tests:
+        tables["tests_final_val_acc.csv"] = csv_text(
+            [{k: (list(v) if isinstance(v, tuple) else v) for k, v in t.items()}
+             for t in acc_tests])
+        blocks += [Heading("Final val accuracy"),
+                   Text("Every condition against the first on its seeds' final validation "
+                        "accuracy (defined whether or not any seed reached a threshold); "
+                        "p-values Holm-corrected across conditions."),
+                   Table(*final_accuracy_rows(acc_tests))]
     curves = _cell_curves(d, manifest)
     if any(curves.values()):
         blocks += [Heading("Training curves"), *curve_blocks(curves, figures)]

@@ -135,7 +135,35 @@ def pairwise_tests(rows: list[dict], axes: list[str], threshold: str = "0.99") -
                       "reference": _label(ref, axes, ref_name), "welch_p": c.welch_p,
                       "mwu_p": c.mwu_p, "cohens_d": c.cohens_d, "d_ci": c.d_ci,
                       "logrank_z": z, "logrank_p": p_lr})
-    for key in ("welch_p", "mwu_p", "logrank_p"):
+    _holm_columns(tests, ("welch_p", "mwu_p", "logrank_p"))
+    return tests
+
+
+def final_accuracy_tests(rows: list[dict], axes: list[str],
+                         metric: str = "final_val_acc") -> list[dict]:
+    """Every condition against the first one on a summary metric of its seeds (final val
+    accuracy by default): Welch, Mann–Whitney and Cohen's d, Holm-corrected across conditions.
+    Unlike the tests on steps to a threshold, these are defined when no seed grokked."""
+    groups = list(_conditions(rows).items())
+    if len(groups) < 2:
+        return []
+    ref_name, ref = groups[0]
+    tests = []
+    for name, rs in groups[1:]:
+        a, b = [_num(r[metric]) for r in rs], [_num(r[metric]) for r in ref]
+        c = compare(a, b)
+        tests.append({"condition": _label(rs, axes, name),
+                      "reference": _label(ref, axes, ref_name), "metric": metric,
+                      "mean": describe(a).mean, "reference_mean": describe(b).mean,
+                      "welch_p": c.welch_p, "mwu_p": c.mwu_p, "cohens_d": c.cohens_d,
+                      "d_ci": c.d_ci})
+    _holm_columns(tests, ("welch_p", "mwu_p"))
+    return tests
+
+
+def _holm_columns(tests: list[dict], keys: tuple[str, ...]) -> None:
+    """Add ``KEY_holm`` for each p-value column: Holm-adjusted over the finite ones."""
+    for key in keys:
         ps = [t[key] for t in tests]
         finite = [i for i, p in enumerate(ps) if not math.isnan(p)]
         adj = holm([ps[i] for i in finite])
@@ -143,7 +171,6 @@ def pairwise_tests(rows: list[dict], axes: list[str], threshold: str = "0.99") -
             t[key + "_holm"] = float("nan")
         for i, a in zip(finite, adj):
             tests[i][key + "_holm"] = a
-    return tests
 
 
 def fmt(x, spec: str = "{:.0f}") -> str:
@@ -193,6 +220,20 @@ def test_rows(tests: list[dict]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def final_accuracy_rows(tests: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The tests on final val accuracy as a header and rows of formatted cells."""
+    header = ["condition vs reference", "final val acc (mean vs reference)", "Welch p (Holm)",
+              "Mann–Whitney p (Holm)", "Cohen's d [95 % CI]"]
+    rows = [[f"{t['condition']} vs {t['reference']}",
+             f"{fmt(t['mean'], '{:.4f}')} vs {fmt(t['reference_mean'], '{:.4f}')}",
+             f"{fmt(t['welch_p'], '{:.3g}')} ({fmt(t['welch_p_holm'], '{:.3g}')})",
+             f"{fmt(t['mwu_p'], '{:.3g}')} ({fmt(t['mwu_p_holm'], '{:.3g}')})",
+             f"{fmt(t['cohens_d'], '{:.2f}')} "
+             f"[{fmt(t['d_ci'][0], '{:.2f}')}, {fmt(t['d_ci'][1], '{:.2f}')}]"]
+            for t in tests]
+    return header, rows
+
+
 def markdown_grid(header: list[str], rows: list[list[str]]) -> str:
     """A Markdown table; a ``|`` inside a cell is escaped."""
     def line(cells):
@@ -218,16 +259,7 @@ def latex_grid(header: list[str], rows: list[list[str]]) -> str:
 
 
 def latex_table(table: list[dict], threshold: str) -> str:
-    """A booktabs table of the conditions."""
-    pct = f"{float(threshold) * 100:g}\\,\\%"
-    ref = _tex(table[0]["condition"]) if table else "reference"
-    lines = ["\\begin{tabular}{lrrrrl}", "\\toprule",
-             f"condition & steps to {pct} (mean $\\pm$ std) & KM median & "
-             f"speed-up vs {ref} [95\\,\\% CI] & final val acc & grokked \\\\", "\\midrule"]
-    for i, t in enumerate(table):
-        lines.append(f"{_tex(t['condition'])} & {_tex(fmt(t['steps_mean']))} $\\pm$ "
-                     f"{_tex(fmt(t['steps_std']))} & {_tex(fmt(t['km_median_steps']))} & "
-                     f"{_tex(_speedup_cell(t, i))} & "
-                     f"{fmt(t['final_val_acc_mean'], '{:.3f}')} & {t['k_of_n']} \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    """A booktabs table of the conditions: the same cells as the Markdown and HTML table
+    (mean ± std in steps and epochs, the 95 % CI, the speed-up with its CI, final val acc ±
+    std)."""
+    return latex_grid(*condition_rows(table, threshold))
