@@ -199,3 +199,19 @@ def test_speedup_format_and_inf_safe_percentile():
     assert _percentile(inf, 0) == 1 and _percentile(inf, 20) == pytest.approx(1.6)
     assert _percentile(inf, 40) == math.inf  # between 2 and ∞
     assert _percentile(inf, 50) == math.inf and _percentile(inf, 97.5) == math.inf
+
+
+def test_t_intervals_stay_within_the_quantitys_range():
+    """With 2 seeds mean ± t·s/√n reached a val accuracy of 1.05 and negative steps; within
+    ``bounds`` the interval is cut to the range (the true mean lies inside, so coverage holds)."""
+    from groklab.stats import describe
+
+    acc = describe([0.999, 0.90])
+    assert acc.ci_t[1] > 1 and acc.ci_t[0] < 0.90  # the plain t-interval leaves [0, 1]
+    cut = describe([0.999, 0.90], bounds=(0.0, 1.0))
+    assert cut.ci_t == (acc.ci_t[0], 1.0) and cut.mean == acc.mean
+    steps = describe([100, 1500], bounds=(0, 2000))
+    assert describe([100, 1500]).ci_t[0] < 0 and steps.ci_t[0] == 0
+    assert steps.ci_t[1] == 2000  # 800 + 12.7 · 700 is far above the budget
+    inside = describe([0.5, 0.6, 0.55], bounds=(0.0, 1.0))
+    assert inside.ci_t == describe([0.5, 0.6, 0.55]).ci_t  # nothing to cut

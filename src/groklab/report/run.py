@@ -24,7 +24,7 @@ def _censored_stat(quantity: str, values: list, budget: float, spec: str) -> dic
     """Mean ± std and t-interval over the seeds with a value; the Kaplan–Meier median over all,
     the others censored at ``budget``."""
     g = GrokTimes.from_milestones(values, budget)
-    s = describe([v for v in values if v is not None])
+    s = describe([v for v in values if v is not None], bounds=(0, budget))
     return {"quantity": quantity, "seeds": g.k_of_n(), "mean": s.mean, "std": s.std,
             "ci_low": s.ci_t[0], "ci_high": s.ci_t[1], "km_median": kaplan_meier(g).median,
             "format": spec}
@@ -42,7 +42,7 @@ def over_seeds(rows: list[dict], memorized_threshold: float = 0.99) -> list[dict
     out.append(_censored_stat(f"memorized: epochs to train acc ≥ {pct(memorized_threshold)}",
                               [r["memorized_epoch"] for r in rows], epochs, "{:.1f}"))
     for key in ("final_train_acc", "final_val_acc"):
-        s = describe([r.get(key) for r in rows])
+        s = describe([r.get(key) for r in rows], bounds=(0.0, 1.0))
         out.append({"quantity": key.replace("_", " "), "seeds": f"{s.n}/{len(rows)}",
                     "mean": s.mean, "std": s.std, "ci_low": s.ci_t[0], "ci_high": s.ci_t[1],
                     "km_median": None, "format": "{:.3f}"})
@@ -50,7 +50,7 @@ def over_seeds(rows: list[dict], memorized_threshold: float = 0.99) -> list[dict
 
 
 def _over_seeds_table(stats: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = ["quantity", "seeds with a value", "mean ± std", "95 % CI (t)",
+    header = ["quantity", "seeds with a value", "mean ± std", "95 % CI (t, within the range)",
               "Kaplan–Meier median"]
     return header, [[s["quantity"], s["seeds"],
                      f"{fmt(s['mean'], s['format'])} ± {fmt(s['std'], s['format'])}",

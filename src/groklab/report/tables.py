@@ -101,7 +101,7 @@ def condition_table(rows: list[dict], axes: list[str], threshold: str = "0.99") 
             sp = speedup(g_ref, g)
         reached = g.times[g.grokked].tolist()
         spe = _num(rs[0]["steps_per_epoch"]) or 1.0
-        s = describe(reached)
+        s = describe(reached, bounds=(0.0, max(_num(r["budget_steps"]) for r in rs)))
         km = kaplan_meier(g)
         val = describe([_num(r["final_val_acc"]) for r in rs])
         out.append({
