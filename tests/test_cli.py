@@ -83,8 +83,10 @@ def test_run_directory_contract_and_reproduction(capsys, tmp_path):
         assert (out / name).exists(), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed"
-    for key in ("groklab_version", "config", "wall_time_s", "compile_time_s", "steps_per_s"):
+    for key in ("groklab_version", "config", "wall_time_s", "compile_time_s", "steps_per_s",
+                "peak_rss_mb"):
         assert key in summary
+    assert 50 < summary["peak_rss_mb"] < 24_000  # a process that ran JAX, in MB
     seed0 = summary["seeds"][0]
     assert set(seed0["steps_to_val_acc"]) == {"0.5", "0.9", "0.95", "0.99"}
     assert set(seed0["final"]) == {"train_acc", "val_acc", "train_loss", "val_loss",

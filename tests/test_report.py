@@ -22,7 +22,8 @@ def rows():
             out.append({"cell": cell, "cell_name": f"00{cell}_wd={cell}", "optim.weight_decay":
                         str(cell), "seed": seed, "budget_steps": 500, "steps_per_epoch": 10,
                         "steps_to_0.9": t, "steps_to_0.99": t,
-                        "final_val_acc": 1.0 if t else 0.5})
+                        "final_val_acc": 1.0 if t else 0.5,
+                        "wall_time_s": 50.0 * (cell + 1), "peak_rss_mb": 900.0 + cell})
     return out
 
 
@@ -36,6 +37,9 @@ def test_condition_table_uses_reached_seeds_and_censors_the_rest():
     km = kaplan_meier(GrokTimes.from_milestones(SLOW, 500))
     assert slow["km_median_steps"] == km.median == 380  # 1 · 4/5 · 3/4 · 2/3 = 0.4 at 380
     assert slow["final_val_acc_mean"] == pytest.approx(0.8)
+    # run-level costs, once per run: the slow cell took twice the wall time
+    assert fast["wall_time_s"] == 50 and slow["wall_time_s"] == 100
+    assert slow["wall_time_ratio"] == 2 and slow["peak_rss_mb"] == 901
     assert fast["condition"] == "weight_decay=0"
 
 
@@ -69,6 +73,7 @@ def test_report_command_writes_markdown_csv_and_latex(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 0
     md = (tmp_path / "report.md").read_text()
     assert "| weight_decay=1 | 340 ± 40" in md and "3/5" in md
+    assert "| 100 (2.00×) | 901 |" in md
     assert "speed-up vs weight_decay=0 [95 % CI]" in md
     line = next(ln for ln in md.splitlines() if ln.startswith("| weight_decay=1 | 340"))
     assert line.split(" | ")[3].startswith("0.37× [")

@@ -11,6 +11,7 @@ written through it (docs/architecture.md §3 has the files it writes).
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,17 @@ class JsonlSink:
         pass
 
 
+def peak_rss_mb() -> float | None:
+    """The process's peak resident memory so far, in MB (``getrusage``; None where it is not
+    available). A batched sweep trains several cells in one process: their summaries share it."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux, bytes on macOS
+    return round(peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10), 1)
+
+
 def run_summary(plan: Plan, step: int, milestones: Sequence[Milestones], status: str,
                 wall: float, compile_s: float, steps_per_s: float | None) -> dict:
     """summary.json of a run at ``step`` (docs/architecture.md §3)."""
@@ -64,6 +76,7 @@ def run_summary(plan: Plan, step: int, milestones: Sequence[Milestones], status:
         "compile_time_s": round(compile_s, 3),
         "train_time_s": round(train_time, 3),
         "steps_per_s": None if steps_per_s is None else round(steps_per_s, 3),
+        "peak_rss_mb": peak_rss_mb(),
         "step": step,
         "epoch": round(plan.epoch_at(step), 6),
         "steps_per_epoch": plan.steps_per_epoch,

@@ -82,7 +82,20 @@ def _describe_run(summary: dict) -> str:
             f"{optim.get('name')} (lr {optim.get('learning_rate')}, weight decay "
             f"{optim.get('weight_decay')}); {len(summary['seeds'])} seeds trained "
             f"{summary['step']} steps ({summary['epoch']:g} epochs, "
-            f"{summary['steps_per_epoch']} steps per epoch); status {summary.get('status')}.")
+            f"{summary['steps_per_epoch']} steps per epoch); status {summary.get('status')}."
+            + _cost(summary))
+
+
+def _cost(summary: dict) -> str:
+    """Wall time, compilation and peak memory, as far as the summary records them."""
+    parts = []
+    if summary.get("wall_time_s") is not None:
+        parts.append(f"{summary['wall_time_s']:.1f} s wall time")
+    if summary.get("compile_time_s") is not None:
+        parts.append(f"{summary['compile_time_s']:.1f} s of it compiling")
+    if summary.get("peak_rss_mb") is not None:
+        parts.append(f"peak resident memory {summary['peak_rss_mb']:.0f} MB")
+    return f" Cost: {', '.join(parts)}." if parts else ""
 
 
 def run_report(d: Path) -> tuple[str, list[Block], dict[str, str]]:

@@ -115,8 +115,32 @@ def condition_table(rows: list[dict], axes: list[str], threshold: str = "0.99") 
             "speedup": 1.0 if sp is None else sp.estimate,
             "speedup_ci": (float("nan"),) * 2 if sp is None else sp.ci,
             "speedup_lower_bound": sp is not None and sp.lower_bound,
+            "wall_time_s": _run_mean(rs, "wall_time_s"),
+            "compile_time_s": _run_mean(rs, "compile_time_s"),
+            "peak_rss_mb": _run_max(rs, "peak_rss_mb"),
         })
+    ref_wall = out[0]["wall_time_s"] if out else None
+    for t in out:
+        t["wall_time_ratio"] = (t["wall_time_s"] / ref_wall
+                                if t["wall_time_s"] is not None and ref_wall else None)
     return out
+
+
+def _run_values(rs: list[dict], key: str) -> list[float]:
+    """A run-level value of a condition's rows (every seed row of a run repeats it), once per
+    run: its cells' distinct values."""
+    values = {_num(r.get(key)) for r in rs} - {None}
+    return [v for v in values if math.isfinite(v)]
+
+
+def _run_mean(rs: list[dict], key: str) -> float | None:
+    v = _run_values(rs, key)
+    return sum(v) / len(v) if v else None
+
+
+def _run_max(rs: list[dict], key: str) -> float | None:
+    v = _run_values(rs, key)
+    return max(v) if v else None
 
 
 def pairwise_tests(rows: list[dict], axes: list[str], threshold: str = "0.99") -> list[dict]:
@@ -184,7 +208,7 @@ def condition_rows(table: list[dict], threshold: str) -> tuple[list[str], list[l
     pct = f"{float(threshold) * 100:g} %"
     header = ["condition", f"steps (epochs) to {pct}: mean ± std [95 % CI]", "KM median steps",
               f"speed-up vs {table[0]['condition'] if table else 'reference'} [95 % CI]",
-              "final val acc", "grokked"]
+              "final val acc", "grokked", "wall time s (× reference)", "peak RSS MB"]
     rows = []
     for i, t in enumerate(table):
         ci = t["steps_ci"]
@@ -196,7 +220,10 @@ def condition_rows(table: list[dict], threshold: str) -> tuple[list[str], list[l
             fmt(t["km_median_steps"]),
             _speedup_cell(t, i),
             f"{fmt(t['final_val_acc_mean'], '{:.3f}')} ± {fmt(t['final_val_acc_std'], '{:.3f}')}",
-            t["k_of_n"]])
+            t["k_of_n"],
+            "—" if t.get("wall_time_s") is None else
+            f"{fmt(t['wall_time_s'])} ({fmt(t.get('wall_time_ratio'), '{:.2f}')}×)",
+            fmt(t.get("peak_rss_mb"))])
     return header, rows
 
 

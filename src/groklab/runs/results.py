@@ -14,7 +14,10 @@ def seed_rows(summary: dict) -> list[dict]:
         row = {"seed": s["seed"], "status": summary.get("status"), "grokked": s["grokked"],
                "memorized_epoch": s.get("memorized_epoch"), "diverged": s.get("diverged"),
                "budget_steps": summary["step"], "budget_epochs": summary["epoch"],
-               "steps_per_epoch": summary["steps_per_epoch"]}
+               "steps_per_epoch": summary["steps_per_epoch"],
+               "wall_time_s": summary.get("wall_time_s"),
+               "compile_time_s": summary.get("compile_time_s"),
+               "peak_rss_mb": summary.get("peak_rss_mb")}
         for t in THRESHOLD_KEYS:
             row[f"steps_to_{t}"] = s["steps_to_val_acc"].get(t)
             row[f"epochs_to_{t}"] = s["epochs_to_val_acc"].get(t)
