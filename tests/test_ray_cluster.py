@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from groklab.errors import ConfigError
+from groklab.runs.results import COST_KEYS
 from groklab.sweeps import load_spec
 from groklab.sweeps.batch import plan_groups
 from groklab.sweeps.ray_backend import _todo, group_to_plain, read_tree, write_cell
@@ -167,7 +168,8 @@ def _kill_a_training_worker(cluster: Cluster, killed: list, stop: threading.Even
 def _fingerprint(out: Path):
     """The results table, and per cell: metrics, status, stop step, per-seed milestones, and
     the steps and array digests of every parameter and state checkpoint."""
-    table = list(csv.DictReader((out / "results.csv").open()))
+    table = [{k: v for k, v in row.items() if k not in COST_KEYS}  # measured, not reproduced
+             for row in csv.DictReader((out / "results.csv").open())]
     cells = {}
     for d in sorted((out / "cells").iterdir()):
         s = json.loads((d / "summary.json").read_text())

@@ -7,6 +7,7 @@ import pytest
 
 from groklab.cli.main import main
 from groklab.errors import ConfigError
+from groklab.runs.results import COST_KEYS
 from groklab.sweeps import load_spec
 from groklab.sweeps.run import run_sweep
 
@@ -111,7 +112,8 @@ stop_at: 0.4
 def _fingerprint(out):
     """Everything a sweep's results are: the table, each cell's metrics, summary milestones,
     status and checkpoint steps."""
-    table = list(csv.DictReader((out / "results.csv").open()))
+    table = [{k: v for k, v in row.items() if k not in COST_KEYS}  # measured, not reproduced
+             for row in csv.DictReader((out / "results.csv").open())]
     cells = {}
     for d in sorted((out / "cells").iterdir()):
         s = json.loads((d / "summary.json").read_text())

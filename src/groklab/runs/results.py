@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from groklab.engine.milestones import THRESHOLD_KEYS
 
+# What a run cost, as measured: differs between two runs of the same config (a batched group
+# and its cells run alone, a resumed run), unlike every other column.
+COST_KEYS = ("wall_time_s", "compile_time_s", "peak_rss_mb")
+
 
 def seed_rows(summary: dict) -> list[dict]:
     """One row per seed of a summary.json: milestones, steps/epochs to each val-accuracy
@@ -15,9 +19,7 @@ def seed_rows(summary: dict) -> list[dict]:
                "memorized_epoch": s.get("memorized_epoch"), "diverged": s.get("diverged"),
                "budget_steps": summary["step"], "budget_epochs": summary["epoch"],
                "steps_per_epoch": summary["steps_per_epoch"],
-               "wall_time_s": summary.get("wall_time_s"),
-               "compile_time_s": summary.get("compile_time_s"),
-               "peak_rss_mb": summary.get("peak_rss_mb")}
+               **{k: summary.get(k) for k in COST_KEYS}}
         for t in THRESHOLD_KEYS:
             row[f"steps_to_{t}"] = s["steps_to_val_acc"].get(t)
             row[f"epochs_to_{t}"] = s["epochs_to_val_acc"].get(t)
