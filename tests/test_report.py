@@ -87,6 +87,8 @@ def test_report_command_writes_markdown_csv_and_latex(tmp_path, capsys):
     assert "340 $\\pm$ 40 (34.0 $\\pm$ 4.0 ep) [" in tex and "0.800 $\\pm$ 0.274" in tex
     # tests on final val accuracy, defined whatever reached a threshold
     assert "## Final val accuracy" in md
+    strip = tmp_path / "figures" / "report_final_val_acc.png"
+    assert strip.stat().st_size > 5_000 and "report_final_val_acc.png" in md
     with (tmp_path / "tables" / "tests_final_val_acc.csv").open(newline="") as f:
         (acc,) = csv.DictReader(f)
     assert float(acc["mean"]) == pytest.approx(0.8) and float(acc["reference_mean"]) == 1.0

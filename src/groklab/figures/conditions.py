@@ -175,6 +175,28 @@ def plot_steps_strip(times: dict[str, GrokTimes], path: str | Path,
     return save_figure(fig, path)
 
 
+def plot_values_strip(values: dict[str, list[float]], path: str | Path,
+                      ylabel: str = "final val accuracy") -> Path:
+    """Per condition (label → one value per seed, e.g. its final val accuracy) a box plot and
+    every seed as a dot: the spread over seeds that a mean ± std hides."""
+    n = len(values)
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * n + 1.8), 4.0), layout="constrained")
+    for i, v in enumerate(values.values()):
+        color = _COLORS[i % len(_COLORS)]
+        v = np.asarray([x for x in v if x is not None and math.isfinite(x)], float)
+        if len(v):
+            ax.boxplot([v], positions=[i], widths=0.5, showfliers=False,
+                       medianprops={"color": color, "lw": 2})
+        jitter = np.random.default_rng(i).uniform(-0.15, 0.15, len(v))
+        ax.scatter(i + jitter, v, color=color, s=22, zorder=3)
+    ax.set_xticks(range(n), [f"{k.replace(', ', chr(10))}\n{len(v)} seeds"
+                             for k, v in values.items()], fontsize=8)
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(fig, path)
+
+
 def survival_at(km: KaplanMeier, t) -> np.ndarray:
     """The Kaplan–Meier step function at times ``t`` (1 before the first event)."""
     return np.concatenate([[1.0], km.survival])[np.searchsorted(km.times, t, side="right")]

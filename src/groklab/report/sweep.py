@@ -15,6 +15,7 @@ from groklab.figures.conditions import (
     plot_kaplan_meier,
     plot_phase_diagram,
     plot_steps_strip,
+    plot_values_strip,
 )
 from groklab.report.document import Block, Figure, Heading, Table, Text
 from groklab.report.integrity import integrity_blocks
@@ -24,6 +25,7 @@ from groklab.report.tables import (
     condition_rows,
     condition_table,
     condition_times,
+    condition_values,
     csv_text,
     final_accuracy_rows,
     final_accuracy_tests,
@@ -178,15 +180,19 @@ def _sweep_report(d: Path, manifest: dict, rows: list[dict]):
             blocks.append(Table(*test_rows(tests)))
         blocks += _threshold_figures(rows, axes, figures, th)
     acc_tests = final_accuracy_tests(rows, axes)
+    blocks.append(Heading("Final val accuracy"))
     if acc_tests:
         tables["tests_final_val_acc.csv"] = csv_text(
             [{k: (list(v) if isinstance(v, tuple) else v) for k, v in t.items()}
              for t in acc_tests])
-        blocks += [Heading("Final val accuracy"),
-                   Text("Every condition against the first on its seeds' final validation "
+        blocks += [Text("Every condition against the first on its seeds' final validation "
                         "accuracy (defined whether or not any seed reached a threshold); "
                         "p-values Holm-corrected across conditions."),
                    Table(*final_accuracy_rows(acc_tests))]
+    finals = condition_values(rows, axes, "final_val_acc")
+    blocks += figure_block(plot_values_strip(finals, figures / "report_final_val_acc.png"),
+                           "Final val accuracy per condition: box over the seeds, one dot per "
+                           "seed.")
     curves = _cell_curves(d, manifest)
     if any(curves.values()):
         blocks += [Heading("Training curves"), *curve_blocks(curves, figures)]

@@ -88,6 +88,12 @@ def condition_times(rows: list[dict], axes: list[str], threshold: str = "0.99",
             _times(rs, threshold) for name, rs in _conditions(rows).items()}
 
 
+def condition_values(rows: list[dict], axes: list[str], key: str) -> dict[str, list]:
+    """Per condition (by label, in cell order) its seeds' values of ``key`` (None if empty)."""
+    return {_label(rs, axes, name): [_num(r.get(key)) for r in rs]
+            for name, rs in _conditions(rows).items()}
+
+
 def condition_table(rows: list[dict], axes: list[str], threshold: str = "0.99") -> list[dict]:
     """One dict per condition, in cell order, with its speed-up over the first condition (the
     reference; 1.0 and no interval for the reference itself)."""
