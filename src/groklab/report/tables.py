@@ -239,17 +239,23 @@ def _speedup_cell(t: dict, i: int) -> str:
                                                      t["speedup_lower_bound"])
 
 
+def _p_cell(t: dict, key: str) -> str:
+    """A p-value with its Holm-adjusted value: "0.012 (0.024)"."""
+    return f"{fmt(t[key], '{:.3g}')} ({fmt(t[key + '_holm'], '{:.3g}')})"
+
+
+def _d_cell(t: dict) -> str:
+    """Cohen's d with its interval: "1.23 [0.45, 2.01]"."""
+    return (f"{fmt(t['cohens_d'], '{:.2f}')} "
+            f"[{fmt(t['d_ci'][0], '{:.2f}')}, {fmt(t['d_ci'][1], '{:.2f}')}]")
+
+
 def test_rows(tests: list[dict]) -> tuple[list[str], list[list[str]]]:
     """The tests table as a header and rows of formatted cells (Markdown and HTML)."""
     header = ["condition vs reference", "Welch p (Holm)", "Mann–Whitney p (Holm)",
               "Cohen's d [95 % CI]", "log-rank p (Holm)"]
-    rows = [[f"{t['condition']} vs {t['reference']}",
-             f"{fmt(t['welch_p'], '{:.3g}')} ({fmt(t['welch_p_holm'], '{:.3g}')})",
-             f"{fmt(t['mwu_p'], '{:.3g}')} ({fmt(t['mwu_p_holm'], '{:.3g}')})",
-             f"{fmt(t['cohens_d'], '{:.2f}')} "
-             f"[{fmt(t['d_ci'][0], '{:.2f}')}, {fmt(t['d_ci'][1], '{:.2f}')}]",
-             f"{fmt(t['logrank_p'], '{:.3g}')} ({fmt(t['logrank_p_holm'], '{:.3g}')})"]
-            for t in tests]
+    rows = [[f"{t['condition']} vs {t['reference']}", _p_cell(t, "welch_p"),
+             _p_cell(t, "mwu_p"), _d_cell(t), _p_cell(t, "logrank_p")] for t in tests]
     return header, rows
 
 
@@ -259,10 +265,7 @@ def final_accuracy_rows(tests: list[dict]) -> tuple[list[str], list[list[str]]]:
               "Mann–Whitney p (Holm)", "Cohen's d [95 % CI]"]
     rows = [[f"{t['condition']} vs {t['reference']}",
              f"{fmt(t['mean'], '{:.4f}')} vs {fmt(t['reference_mean'], '{:.4f}')}",
-             f"{fmt(t['welch_p'], '{:.3g}')} ({fmt(t['welch_p_holm'], '{:.3g}')})",
-             f"{fmt(t['mwu_p'], '{:.3g}')} ({fmt(t['mwu_p_holm'], '{:.3g}')})",
-             f"{fmt(t['cohens_d'], '{:.2f}')} "
-             f"[{fmt(t['d_ci'][0], '{:.2f}')}, {fmt(t['d_ci'][1], '{:.2f}')}]"]
+             _p_cell(t, "welch_p"), _p_cell(t, "mwu_p"), _d_cell(t)]
             for t in tests]
     return header, rows
 
