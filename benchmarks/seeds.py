@@ -267,15 +267,23 @@ LENGTHS = {"seeds": (4, 12), "groklab": (4, 44)}
 QUICK_LENGTHS = {"seeds": (2, 4), "groklab": (2, 10)}
 
 
-def part_seeds(quick: bool, env: dict) -> dict:
-    """Seconds per epoch of both codes, long minus short whole processes, interleaved."""
+def _ready(env: dict) -> dict:
+    """The seeds' code, its environment (built once) and a clean process environment; or
+    ``{"skipped": reason}`` (printed) when the reference folder is absent."""
     impl = impl_dir()
     reason = missing_reason(impl)
     if reason:
         print(f"[bench] {reason}", file=sys.stderr, flush=True)
         return {"skipped": reason}
-    py = ensure_venv()
-    env = clean_env(env)
+    return {"impl": impl, "py": ensure_venv(), "env": clean_env(env)}
+
+
+def part_seeds(quick: bool, env: dict) -> dict:
+    """Seconds per epoch of both codes, long minus short whole processes, interleaved."""
+    ready = _ready(env)
+    if "skipped" in ready:
+        return ready
+    impl, py, env = ready["impl"], ready["py"], ready["env"]
     lengths, repeats = (QUICK_LENGTHS, 1) if quick else (LENGTHS, 2)
     load = [_load()]
     peaks = [peak_gflops()]
@@ -322,13 +330,10 @@ def part_seeds99(env: dict, groklab_seed: int, max_epochs: int = 200,
                  per_epoch_part: dict | None = None) -> dict:
     """Seconds to 99 % val as whole processes: the seeds' code (seed 42) and groklab (seed
     ``groklab_seed``), one after the other, with the matmul peak measured in between."""
-    impl = impl_dir()
-    reason = missing_reason(impl)
-    if reason:
-        print(f"[bench] {reason}", file=sys.stderr, flush=True)
-        return {"skipped": reason}
-    py = ensure_venv()
-    env = clean_env(env)
+    ready = _ready(env)
+    if "skipped" in ready:
+        return ready
+    impl, py, env = ready["impl"], ready["py"], ready["env"]
     load = [_load()]
     with tempfile.TemporaryDirectory(prefix="groklab-bench-seeds99-") as tmp:
         tmp = Path(tmp)
